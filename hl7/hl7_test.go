@@ -305,3 +305,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRawAndPreEncoded(t *testing.T) {
+	ce := DefaultDelimiters.Encode("V02", "VFC eligible - Medicaid|Medi-Cal", "HL70064", "", "")
+	if ce != `V02^VFC eligible - Medicaid\F\Medi-Cal^HL70064` {
+		t.Fatalf("Encode = %q", ce)
+	}
+	e := NewEncoder(DefaultDelimiters)
+	e.Segment("OBX")
+	e.F("1")
+	e.At(5)
+	e.Raw(ce)
+	e.At(11)
+	e.Raw("F")
+	e.Raw("")
+	got := string(e.Bytes())
+	if got != "OBX|1||||V02^VFC eligible - Medicaid\\F\\Medi-Cal^HL70064||||||F\r" {
+		t.Fatalf("got %q", got)
+	}
+	m, _ := Parse([]byte("MSH|^~\\&\r" + got))
+	if m.Get("OBX-5.2") != "VFC eligible - Medicaid|Medi-Cal" || m.Get("OBX-11") != "F" {
+		t.Errorf("parsed back: %q %q", m.Get("OBX-5.2"), m.Get("OBX-11"))
+	}
+}
+
+func TestEncoderTime(t *testing.T) {
+	e := NewEncoder(DefaultDelimiters)
+	e.Segment("MSH")
+	e.Field()
+	e.Field()
+	e.Field()
+	e.Field()
+	e.Field()
+	e.Time(time.Date(2026, 11, 25, 9, 30, 5, 0, time.FixedZone("", -8*3600)))
+	if got := string(e.Bytes()); got != "MSH|^~\\&|||||20261125093005-0800\r" {
+		t.Fatalf("got %q", got)
+	}
+}
