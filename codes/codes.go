@@ -43,6 +43,9 @@ type CVX struct {
 	Status            Status
 	NonVaccine        bool
 	Updated           string // CDC's YYYY/MM/DD, may be blank
+	// Unspecified marks CDC's "unspecified formulation" codes, meant for
+	// historical doses of unknown product.
+	Unspecified bool
 }
 
 // MVX is one manufacturer code.
@@ -72,6 +75,7 @@ type Provenance struct {
 
 // Set is a loaded, immutable collection of tables; safe for concurrent use.
 type Set struct {
+	mvxOrder []string
 	cvx      map[string]CVX
 	mvx      map[string]MVX
 	pairs    map[pair][]Product
@@ -211,7 +215,8 @@ func (s *Set) read(file string, r *bytes.Reader) (int, error) {
 			if s.cvx == nil {
 				s.cvx = map[string]CVX{}
 			}
-			s.cvx[f[0]] = CVX{Code: f[0], Short: f[1], Full: f[2], Status: st, NonVaccine: f[4] == "True", Updated: f[5]}
+			s.cvx[f[0]] = CVX{Code: f[0], Short: f[1], Full: f[2], Status: st, NonVaccine: f[4] == "True", Updated: f[5],
+				Unspecified: strings.Contains(strings.ToLower(f[1]+" "+f[2]), "unspecified")}
 			s.cvxOrder = append(s.cvxOrder, f[0])
 		case "mvx.tsv":
 			if len(f) != 4 {
@@ -228,6 +233,7 @@ func (s *Set) read(file string, r *bytes.Reader) (int, error) {
 				return n, bad("duplicate MVX " + f[0])
 			}
 			s.mvx[f[0]] = MVX{Code: f[0], Name: f[1], Status: st, Updated: f[3]}
+			s.mvxOrder = append(s.mvxOrder, f[0])
 		case "products.tsv":
 			if len(f) != 6 {
 				return n, bad("want 6 columns")
@@ -293,11 +299,18 @@ func (s *Set) Lookup(table, code string) (string, bool) {
 	return v, ok
 }
 
+// Table returns a whole value set (code -> text), for callers that look up
+// many codes in it; nil when there is no such table. Do not modify it.
+func (s *Set) Table(name string) map[string]string { return s.tables[name] }
+
 // Provenance lists where each loaded table came from.
 func (s *Set) Provenance() []Provenance { return append([]Provenance(nil), s.prov...) }
 
 // CVXCodes returns every CVX code in table order.
 func (s *Set) CVXCodes() []string { return append([]string(nil), s.cvxOrder...) }
+
+// MVXCodes returns every MVX code in table order.
+func (s *Set) MVXCodes() []string { return append([]string(nil), s.mvxOrder...) }
 
 // NormalizeCVX pads a one-digit CVX to CDC's two digits ("3" -> "03"), the
 // most common way exports mangle the code.

@@ -1,9 +1,6 @@
 package codes
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Severity of a finding.
 type Severity string
@@ -48,7 +45,7 @@ func (s *Set) CheckVaccine(cvx, mvx string, historical bool) []Finding {
 			add(Warning, "RXA-5", "cvx-inactive", "CVX %s (%s) is inactive: check the site's code mapping", cvx, c.Short)
 		}
 	}
-	if !historical && strings.Contains(strings.ToLower(c.Short+" "+c.Full), "unspecified") {
+	if !historical && c.Unspecified {
 		add(Warning, "RXA-5", "cvx-unspecified-administered", "CVX %s (%s) is for historical doses of unknown formulation; an administered dose should name the product", cvx, c.Short)
 	}
 	if mvx == "" {
