@@ -1,0 +1,178 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/izdrop/izdrop/codes"
+)
+
+func TestShippedConfigIsValid(t *testing.T) {
+	c, err := Load("../config.toml")
+	if err != nil {
+		t.Fatalf("the shipped config.toml does not load: %v", err)
+	}
+	if got := c.InboxNames(); strings.Join(got, ",") != "acme,clinic" {
+		t.Errorf("inboxes = %v", got)
+	}
+	in := c.Inboxes["clinic"]
+	if !strings.HasSuffix(in.Path, filepath.Join("var", "inbox")) || !filepath.IsAbs(in.Path) || in.Endpoint != "sandbox" || in.StableFor.Seconds() != 2 {
+		t.Errorf("clinic inbox = %+v", in)
+	}
+	sb := c.Endpoints[SandboxEndpoint]
+	if sb == nil || sb.URL != "" || sb.Codec != "2011" || sb.Concurrency != 4 || sb.ConnectTimeout.Seconds() != 15 || sb.ReadTimeout.Seconds() != 60 {
+		t.Errorf("sandbox endpoint = %+v", sb)
+	}
+	opt, err := c.TransformOptions("acme", codes.Embedded())
+	if err != nil || opt.Profile.Delimiter != '|' || opt.Profile.Columns["patient_id"] != "MRN" || opt.Site.ID != "DEMO01" {
+		t.Errorf("acme options = %+v, %v", opt.Profile, err)
+	}
+	for file, want := range map[string]string{"x/visit.csv": "clinic", "acme-ehr-export.txt": "acme", "other.dat": "acme"} {
+		if got := c.InboxFor(file); got != want {
+			t.Errorf("InboxFor(%s) = %s, want %s", file, got, want)
+		}
+	}
+}
+
+const minimal = `
+[sites.s]
+id = "S1"
+region = "CAIRLO"
+county = "Los Angeles"
+
+[inboxes.a]
+path = "in"
+site = "s"
+`
+
+func TestUnknownKeysNameTheirLine(t *testing.T) {
+	doc := minimal + "\n[inboxes.b]\npath = \"in2\"\nsite = \"s\"\nstable_fr = \"3s\"\n\n[endpoints.reg]\nurl = \"https://r.example/x\"\npassword = \"hunter2\"\n"
+	_, err := Parse([]byte(doc), "c.toml")
+	if err == nil {
+		t.Fatal("unknown keys accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{`c.toml:14: unknown key "inboxes.b.stable_fr"`, `c.toml:18: unknown key "endpoints.reg.password"`, "password_env", "password_file"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Error("the error repeats the secret")
+	}
+	_, err = Parse([]byte("[service]\nshutdown_grace = \"soon\"\n"), "d.toml")
+	if err == nil || !strings.Contains(err.Error(), "d.toml:2") || !strings.Contains(err.Error(), "not a duration") {
+		t.Errorf("bad duration: %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	doc := `
+[service]
+log_format = "xml"
+
+[sites.s]
+id = "S1"
+region = "CAIRCV"
+county = "Merced"
+
+[sites.bad]
+region = "LA"
+
+[endpoints.reg]
+url = "http://registry.example/x"
+codec = "2019"
+
+[inboxes.a]
+path = "in"
+site = "s"
+endpoint = "reg"
+profile = "nope"
+marker = "flag"
+schedule = "every morning"
+
+[inboxes.b]
+path = "in"
+site = "ghost"
+
+[profiles.p]
+delimiter = ":"
+`
+	c, err := Parse([]byte(doc), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(codes.Embedded())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		"log_format", "sites.bad", "over https", "password_env or password_file", "username and facility_id", `codec "2019"`,
+		`profile "nope"`, `marker "flag"`, `schedule "every morning"`, `site "ghost"`, "same folder as inboxes.a",
+		"San Joaquin region", "profiles.p", `delimiter ":"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestSecretsComeFromEnvOrFileAndAreMasked(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte("  file-secret-42\n"), 0o600)
+	t.Setenv("IZDROP_TEST_PW", "env-secret-17")
+	doc := minimal + `
+[endpoints.a]
+url = "https://a.example/CATRN-WS/IISService"
+username = "ORG"
+facility_id = "ORG"
+password_env = "IZDROP_TEST_PW"
+
+[endpoints.b]
+url = "https://b.example/x"
+username = "ORG"
+facility_id = "ORG"
+password_file = "` + pwFile + `"
+
+[endpoints.c]
+url = "https://c.example/x"
+username = "ORG"
+facility_id = "ORG"
+password_env = "IZDROP_TEST_UNSET"
+`
+	c, err := Parse([]byte(doc), filepath.Join(dir, "c.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(codes.Embedded()); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.EndpointPassword("a"); v != "env-secret-17" || err != nil {
+		t.Errorf("env secret = %q, %v", v, err)
+	}
+	if v, err := c.EndpointPassword("b"); v != "file-secret-42" || err != nil {
+		t.Errorf("file secret = %q, %v", v, err)
+	}
+	if _, err := c.EndpointPassword("c"); !errors.Is(err, ErrNoSecret) || !strings.Contains(err.Error(), "IZDROP_TEST_UNSET") {
+		t.Errorf("unset secret: %v", err)
+	}
+	if v, err := c.EndpointPassword(SandboxEndpoint); v != "sandbox" || err != nil {
+		t.Errorf("sandbox default password = %q, %v", v, err)
+	}
+	var out bytes.Buffer
+	c.Describe(&out)
+	s := out.String()
+	if strings.Contains(s, "env-secret-17") || strings.Contains(s, "file-secret-42") {
+		t.Fatalf("Describe shows a secret:\n%s", s)
+	}
+	for _, want := range []string{"from $IZDROP_TEST_PW (set)", "(readable)", "from $IZDROP_TEST_UNSET (NOT SET)", `concurrency = 4`, `[inboxes.a]`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Describe lacks %q", want)
+		}
+	}
+}
