@@ -1,0 +1,100 @@
+// Command izdrop gets immunization records from EHR export files into
+// California's immunization registry (CAIR2). It only parses flags, loads
+// the configuration, wires the packages and maps errors to exit codes; the
+// work is done by the packages it calls.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	_ "time/tzdata" // the registry's zone must resolve on machines without zoneinfo
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses a script can rely on.
+const (
+	exitOK      = 0 // done: everything valid / accepted
+	exitRecords = 1 // some records invalid or rejected (see the reports)
+	exitUsage   = 2 // bad usage or configuration
+	exitPending = 3 // run --once: files left waiting for the registry
+	exitFailure = 4 // the service could not run (I/O, startup)
+)
+
+// usageError is a mistake in how izdrop was called.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type command struct {
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(stdout, "izdrop", version)
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "izdrop: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: izdrop COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "  version          print the version\n\nRun izdrop COMMAND -h for a command's flags.")
+}
+
+// newFlags returns a flag set that reports to stderr and does not exit.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("izdrop "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// fail prints err and returns the exit status it maps to.
+func fail(stderr io.Writer, err error) int {
+	var ue usageError
+	msg := err.Error()
+	fmt.Fprintln(stderr, "izdrop:", strings.ReplaceAll(msg, "\n", "\n  "))
+	switch {
+	case errors.As(err, &ue), errors.Is(err, errConfig):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+var errConfig = errors.New("configuration")

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyExamples puts the examples and the shipped config in a temp folder, so
+// the command runs as a user would run it there.
+func copyExamples(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.toml"), b, 0o600)
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("../../examples", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, n), b, 0o600)
+	}
+	return dir
+}
+
+func runIn(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestValidateExitStatus(t *testing.T) {
+	dir := copyExamples(t, "visit-administered.csv", "acme-ehr-export.txt", "mixed-with-errors.csv")
+	code, out, _ := runIn(t, dir, "validate", "visit-administered.csv", "acme-ehr-export.txt")
+	if code != exitOK || !strings.Contains(out, "visit-administered.csv: 4 record(s): 4 valid") || !strings.Contains(out, "acme-ehr-export.txt: 2 record(s): 2 valid") {
+		t.Fatalf("valid files: exit %d\n%s", code, out)
+	}
+	for _, f := range []string{"visit-administered.vxu.hl7", "visit-administered.report.json", "acme-ehr-export.vxu.hl7"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	code, out, _ = runIn(t, dir, "validate", "visit-administered.csv", "mixed-with-errors.csv")
+	if code != exitRecords || !strings.Contains(out, "mixed-with-errors.csv:3: column lot_number (RXA-15): lot-missing") {
+		t.Fatalf("invalid records: exit %d\n%s", code, out)
+	}
+	if code, _, errs := runIn(t, dir, "validate", "missing.csv"); code != exitUsage || !strings.Contains(errs, "missing.csv") {
+		t.Errorf("missing file: exit %d %s", code, errs)
+	}
+	if code, _, _ := runIn(t, dir, "validate"); code != exitUsage {
+		t.Errorf("no file: exit %d", code)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.toml"), []byte("[inboxes.x]\npath = \"in\"\nsite = \"s\"\nsitee = 1\n"), 0o600)
+	if code, _, errs := runIn(t, dir, "validate", "-config", "bad.toml", "visit-administered.csv"); code != exitUsage || !strings.Contains(errs, "bad.toml:4") {
+		t.Errorf("bad config: exit %d %s", code, errs)
+	}
+}
+
+func TestConfigCheckAndCodesShow(t *testing.T) {
+	dir := copyExamples(t)
+	code, out, _ := runIn(t, dir, "config", "check")
+	if code != exitOK || !strings.Contains(out, "[inboxes.clinic]") || !strings.Contains(out, "embedded sandbox") {
+		t.Fatalf("config check: exit %d\n%s", code, out)
+	}
+	code, out, _ = runIn(t, dir, "codes", "show")
+	if code != exitOK || !strings.Contains(out, "cvx.tsv") || !strings.Contains(out, "2025-10-31") {
+		t.Fatalf("codes show: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runIn(t, dir, "nonsense"); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+}
