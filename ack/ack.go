@@ -1,0 +1,154 @@
+// Package ack reads registry acknowledgements (ACK^V04) and decides what
+// happened to the message they answer: the one fact outbound, the journal
+// and the archive all need. It knows the ACK styles registries actually
+// answer with (../testdata/hl7-samples/): CAIR2's AE-with-warnings,
+// AIRA-style informational ERRs on AA, NIST, Michigan's DQA front end.
+//
+// The rule, in order (../shared/spec/cair2.md):
+//  1. rejected: any ERR with severity E, any ERR-8 starting "MESSAGE
+//     REJECTED" (in any case), MSA-1 AR (or CR), or MSA-1 AE with an ERR whose severity
+//     is missing or not W/I - an ACK that does not say the data was stored
+//     is not taken to mean it was.
+//  2. accepted with warnings: MSA-1 AE (or CE) and every ERR W or I (CAIR
+//     stores these).
+//  3. accepted: MSA-1 AA (or CA); W/I ERRs are kept as warnings.
+//
+// Anything else (no MSA, an unknown MSA-1) is not an answer: Parse returns
+// an error and the caller treats the call as failed in transit.
+package ack
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/izdrop/izdrop/hl7"
+)
+
+// Outcome is what became of a record.
+type Outcome string
+
+// Outcomes. The first three come from ACKs; Invalid is a record refused
+// before sending, AlreadyAccepted one not resent because the registry
+// already has it.
+const (
+	Accepted             Outcome = "accepted"
+	AcceptedWithWarnings Outcome = "accepted_with_warnings"
+	Rejected             Outcome = "rejected"
+	Invalid              Outcome = "invalid"
+	AlreadyAccepted      Outcome = "already_accepted"
+)
+
+// Stored reports whether the registry holds the record after this outcome.
+func (o Outcome) Stored() bool {
+	return o == Accepted || o == AcceptedWithWarnings || o == AlreadyAccepted
+}
+
+// ERR is one ERR segment.
+type ERR struct {
+	Location string `json:"location,omitempty"` // ERR-2, as SEG^seq^field^rep^comp
+	Code     string `json:"code,omitempty"`     // ERR-3.1, HL70357
+	CodeText string `json:"code_text,omitempty"`
+	Severity string `json:"severity,omitempty"` // ERR-4: E, W or I
+	AppCode  string `json:"app_code,omitempty"` // ERR-5.1, HL70533
+	AppText  string `json:"app_text,omitempty"`
+	Text     string `json:"text,omitempty"` // ERR-8, the user message
+}
+
+// ACK is a parsed acknowledgement.
+type ACK struct {
+	Raw       string  `json:"-"`
+	Code      string  `json:"msa1"`           // MSA-1
+	ControlID string  `json:"msa2"`           // MSA-2: the MSH-10 it answers
+	Text      string  `json:"msa3,omitempty"` // MSA-3 free text
+	Errors    []ERR   `json:"errors,omitempty"`
+	Outcome   Outcome `json:"outcome"`
+}
+
+// ErrNotAnACK is wrapped by Parse when the text is not an acknowledgement.
+var ErrNotAnACK = errors.New("not an HL7 acknowledgement")
+
+// Parse reads and classifies an ACK.
+func Parse(raw []byte) (*ACK, error) {
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotAnACK, err)
+	}
+	msa, ok := m.First("MSA")
+	if !ok {
+		return nil, fmt.Errorf("%w: no MSA segment", ErrNotAnACK)
+	}
+	a := &ACK{Raw: string(raw), Code: strings.ToUpper(strings.TrimSpace(msa.Get(1, 1))), ControlID: msa.Get(2, 1), Text: msa.Get(3, 1)}
+	for _, s := range m.All("ERR") {
+		e := ERR{
+			Code: s.Get(3, 1), CodeText: s.Get(3, 2),
+			Severity: strings.ToUpper(strings.TrimSpace(s.Get(4, 1))),
+			AppCode:  s.Get(5, 1), AppText: s.Get(5, 2),
+			Text: s.Get(8, 1),
+		}
+		if r := s.Field(2).Rep(1); len(r) > 0 {
+			var parts []string
+			for _, c := range r {
+				parts = append(parts, c.String())
+			}
+			e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
+		}
+		// ERR-1 (2.3-style location) when ERR-2 is empty.
+		if e.Location == "" && !s.Field(1).Empty() {
+			var parts []string
+			for _, c := range s.Field(1).Rep(1) {
+				parts = append(parts, c.String())
+			}
+			e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
+		}
+		a.Errors = append(a.Errors, e)
+	}
+	a.Outcome, err = classify(a)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func classify(a *ACK) (Outcome, error) {
+	rejected := false
+	onlyWarnings := true
+	for _, e := range a.Errors {
+		if e.Severity == "E" || strings.HasPrefix(strings.ToUpper(strings.TrimSpace(e.Text)), "MESSAGE REJECTED") {
+			rejected = true
+		}
+		if e.Severity != "W" && e.Severity != "I" {
+			onlyWarnings = false
+		}
+	}
+	switch a.Code {
+	case "AR", "CR":
+		return Rejected, nil
+	case "AE", "CE":
+		if rejected || !onlyWarnings {
+			return Rejected, nil
+		}
+		return AcceptedWithWarnings, nil
+	case "AA", "CA":
+		if rejected {
+			return Rejected, nil
+		}
+		return Accepted, nil
+	case "":
+		return "", fmt.Errorf("%w: MSA-1 is empty", ErrNotAnACK)
+	}
+	return "", fmt.Errorf("%w: MSA-1 %q is not AA, AE or AR", ErrNotAnACK, a.Code)
+}
+
+// Problems returns the ACK's errors (severity E, or any ERR of a rejection
+// that gives none) and warnings (W and I) apart.
+func (a *ACK) Problems() (errs, warnings []ERR) {
+	for _, e := range a.Errors {
+		if e.Severity == "W" || e.Severity == "I" {
+			warnings = append(warnings, e)
+		} else {
+			errs = append(errs, e)
+		}
+	}
+	return errs, warnings
+}
