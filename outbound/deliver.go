@@ -1,0 +1,238 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/izdrop/izdrop/ack"
+)
+
+// ErrNotDelivered is wrapped by Deliver when a message could not be
+// delivered for now - breaker open, retry budget spent, stop requested. The
+// message has no outcome yet: keep it and deliver it later, with the same
+// bytes.
+var ErrNotDelivered = errors.New("not delivered")
+
+// Delivery is the final answer to one message.
+type Delivery struct {
+	ACK      *ack.ACK // the registry's ACK; nil when the answer was a MessageTooLargeFault
+	Outcome  ack.Outcome
+	Fault    error // the MessageTooLargeFault, when that was the answer
+	Attempts int
+	Elapsed  time.Duration
+}
+
+// Raw is the registry's answer as received: the ACK text, or the fault.
+func (d Delivery) Raw() string {
+	if d.ACK != nil {
+		return d.ACK.Raw
+	}
+	if d.Fault != nil {
+		return d.Fault.Error()
+	}
+	return ""
+}
+
+// class is how a failed call is handled.
+type class int
+
+const (
+	final     class = iota // an answer: never resend
+	transient              // retry with backoff
+	endpoint               // the endpoint or credentials are wrong: open the breaker
+)
+
+func classify(err error) class {
+	var tooLarge *MessageTooLargeFault
+	var sec *SecurityFault
+	var unsup *UnsupportedOperationFault
+	var httpErr *HTTPError
+	switch {
+	case errors.As(err, &tooLarge):
+		return final
+	case errors.As(err, &sec), errors.As(err, &unsup):
+		return endpoint
+	case errors.As(err, &httpErr):
+		switch {
+		case httpErr.Status == http.StatusRequestEntityTooLarge:
+			return final
+		case httpErr.Status >= 500, httpErr.Status == http.StatusRequestTimeout, httpErr.Status == http.StatusTooManyRequests:
+			return transient
+		}
+		return endpoint
+	}
+	var te *TransportError
+	if errors.As(err, &te) && te.Op == "tls" {
+		return endpoint // a certificate problem does not heal by retrying
+	}
+	return transient
+}
+
+// Deliver sends one message until the registry answers, applying the
+// delivery policy of the package documentation. msh10 is the message's
+// control id, for logs and for checking the ACK's MSA-2. A nil error means
+// a final outcome; an error wrapping ErrNotDelivered means none yet.
+func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Delivery, error) {
+	start := time.Now()
+	// The budget bounds waiting (backoff, an open breaker), never a call in
+	// progress: a call cut short would leave it unknown whether the
+	// registry got the message.
+	wait, cancel := context.WithDeadline(ctx, start.Add(c.ep.RetryBudget))
+	defer cancel()
+	var last error
+	notDelivered := func(n int, why error) (Delivery, error) {
+		c.count(func(s *Stats) { s.NotDelivered++ })
+		if last != nil && !errors.Is(why, last) {
+			return Delivery{Attempts: n}, fmt.Errorf("%w after %d attempt(s): %w (last: %w)", ErrNotDelivered, n, why, last)
+		}
+		return Delivery{Attempts: n}, fmt.Errorf("%w after %d attempt(s): %w", ErrNotDelivered, n, why)
+	}
+	for attempt := 1; ; attempt++ {
+		if attempt > c.ep.MaxAttempts {
+			return notDelivered(attempt-1, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
+		}
+		trial, err := c.br.acquire(wait)
+		if err != nil {
+			return notDelivered(attempt-1, err)
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-wait.Done():
+			c.br.abandon(trial)
+			return notDelivered(attempt-1, waitEnded(ctx))
+		}
+		if c.limiter != nil {
+			if err := c.limiter.Wait(wait); err != nil {
+				<-c.sem
+				c.br.abandon(trial)
+				return notDelivered(attempt-1, waitEnded(ctx))
+			}
+		}
+		text, err := c.Submit(ctx, hl7)
+		<-c.sem
+		if err == nil {
+			a, perr := ack.Parse([]byte(text))
+			if perr == nil {
+				c.br.success(trial)
+				if a.ControlID != msh10 {
+					c.log.Warn().Str("msh10", msh10).Str("msa2", a.ControlID).Msg("the ACK answers another control id")
+				}
+				c.count(func(s *Stats) { s.Delivered++ })
+				return Delivery{ACK: a, Outcome: a.Outcome, Attempts: attempt, Elapsed: time.Since(start)}, nil
+			}
+			err = fmt.Errorf("%w: %w", ErrBadResponse, perr)
+		}
+		if ctx.Err() != nil {
+			c.br.abandon(trial)
+			return notDelivered(attempt, ctx.Err())
+		}
+		last = err
+		switch classify(err) {
+		case final:
+			c.br.success(trial)
+			c.count(func(s *Stats) { s.Faults++; s.Delivered++ })
+			c.log.Warn().Str("msh10", msh10).Str("error", ack.Redact(err.Error())).Msg("message refused by the registry: not resent")
+			return Delivery{Outcome: ack.Rejected, Fault: err, Attempts: attempt, Elapsed: time.Since(start)}, nil
+		case endpoint:
+			c.count(func(s *Stats) { s.Faults++ })
+			if c.br.endpointFailure(trial, ack.Redact(err.Error())) {
+				c.opened(err)
+			}
+		case transient:
+			c.count(func(s *Stats) { s.Transient++ })
+			if c.br.transient(trial, ack.Redact(err.Error())) {
+				c.opened(err)
+			}
+			d := c.backoff(attempt)
+			c.log.Warn().Str("msh10", msh10).Int("attempt", attempt).Dur("backoff", d).Str("error", ack.Redact(err.Error())).Msg("delivery attempt failed; will retry")
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-wait.Done():
+				t.Stop()
+				return notDelivered(attempt, waitEnded(ctx))
+			}
+		}
+	}
+}
+
+func waitEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("retry budget spent")
+}
+
+// backoff is full-jitter exponential: uniform in [0, min(max, base*2^(n-1))].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.ep.BackoffBase << min(attempt-1, 30)
+	if d <= 0 || d > c.ep.BackoffMax {
+		d = c.ep.BackoffMax
+	}
+	return time.Duration(c.rnd() * float64(d))
+}
+
+func newRand() func() float64 { return rand.Float64 }
+
+// opened logs the breaker opening and starts the probe that will close it.
+func (c *Client) opened(cause error) {
+	c.count(func(s *Stats) { s.BreakerOpens++ })
+	ev := c.log.Error().Str("error", ack.Redact(cause.Error()))
+	var sec *SecurityFault
+	if errors.As(cause, &sec) {
+		ev = ev.Bool("alert", true)
+	}
+	ev.Msg("circuit breaker open: sending to this endpoint stops until it answers again")
+	if c.probing.CompareAndSwap(false, true) {
+		c.wg.Add(1)
+		go c.probe()
+	}
+}
+
+// probe waits out the cool-down and tests the endpoint until it answers,
+// then lets one trial message through (half-open). It runs until the
+// breaker leaves Open or the client closes.
+func (c *Client) probe() {
+	defer c.wg.Done()
+	for {
+		state, _, cool := c.br.snapshot()
+		if state != Open {
+			c.probing.Store(false)
+			// A trial may have failed and reopened the breaker between the
+			// snapshot and the store; whoever wins the flag probes.
+			if s, _, _ := c.br.snapshot(); s == Open && c.ctx.Err() == nil && c.probing.CompareAndSwap(false, true) {
+				continue
+			}
+			return
+		}
+		t := time.NewTimer(cool)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			c.probing.Store(false)
+			return
+		}
+		err := c.Ping(c.ctx)
+		if c.ctx.Err() != nil {
+			c.probing.Store(false)
+			return
+		}
+		c.br.probeResult(err == nil)
+		if err == nil {
+			c.log.Info().Msg("endpoint answers its connectivity test; sending one trial message")
+			continue
+		}
+		c.log.Warn().Str("error", ack.Redact(err.Error())).Msg("endpoint still unreachable")
+	}
+}
+
+// Breaker returns the breaker's state and, when open, why.
+func (c *Client) Breaker() (BreakerState, string) {
+	s, r, _ := c.br.snapshot()
+	return s, r
+}
