@@ -81,3 +81,23 @@ func TestConfigCheckAndCodesShow(t *testing.T) {
 		t.Errorf("unknown command: exit %d", code)
 	}
 }
+
+func TestPing(t *testing.T) {
+	dir := copyExamples(t)
+	cfg := filepath.Join(dir, "config.toml")
+	b, _ := os.ReadFile(cfg)
+	// A free port, so the test never meets a running izdrop.
+	b = []byte(strings.Replace(string(b), `listen = "127.0.0.1:8931"`, `listen = "127.0.0.1:0"`, 1))
+	// An endpoint with the wrong password, pointing at nothing useful.
+	b = append(b, []byte("\n[endpoints.dead]\nurl = \"http://127.0.0.1:1/CATRN-WS/IISService\"\nusername = \"ORG\"\nfacility_id = \"ORG\"\npassword_env = \"IZDROP_TEST_DEAD_PW\"\nconnect_timeout = \"1s\"\n")...)
+	os.WriteFile(cfg, b, 0o600)
+	code, out, errs := runIn(t, dir, "ping", "-auth")
+	if code != exitOK || !strings.Contains(out, "connectivity test ok") || !strings.Contains(out, "credentials accepted") {
+		t.Fatalf("ping sandbox: exit %d\n%s%s", code, out, errs)
+	}
+	t.Setenv("IZDROP_TEST_DEAD_PW", "x")
+	code, out, _ = runIn(t, dir, "ping", "-endpoint", "dead")
+	if code != exitFailure || !strings.Contains(out, "FAILED") || !strings.Contains(out, "nothing answers") {
+		t.Fatalf("ping dead endpoint: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/term"
+
+	"github.com/izdrop/izdrop/config"
+	"github.com/izdrop/izdrop/outbound"
+	"github.com/izdrop/izdrop/sandbox"
+)
+
+// NewLogger builds the logger every part receives: JSON, or console lines
+// when format is "console" or "auto" on a terminal.
+func NewLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log level %q: %w", level, err)
+	}
+	out := w
+	if format == "console" || format == "auto" && isTerminal(w) {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// StartSandbox starts the embedded sandbox registry with the [sandbox]
+// settings.
+func StartSandbox(c *config.Config, log zerolog.Logger) (*sandbox.Server, error) {
+	pw, err := config.Secret(c.Sandbox.PasswordEnv, "")
+	if err != nil {
+		pw = "sandbox"
+	}
+	return sandbox.Start(sandbox.Options{Addr: c.Sandbox.Listen, Username: c.Sandbox.Username, Password: pw,
+		FacilityID: c.Sandbox.FacilityID, Location: c.Location(), Log: log.With().Str("component", "sandbox").Logger()})
+}
+
+// Embedded reports whether endpoint name is the embedded sandbox.
+func Embedded(c *config.Config, name string) bool {
+	e, ok := c.Endpoints[name]
+	return ok && name == config.SandboxEndpoint && e.URL == ""
+}
+
+// OutboundEndpoint turns a configured endpoint into outbound's settings,
+// reading its password. sandboxURL is the embedded sandbox's address, used
+// when name is the embedded sandbox.
+func OutboundEndpoint(c *config.Config, name, sandboxURL string) (outbound.Endpoint, error) {
+	e, ok := c.Endpoints[name]
+	if !ok {
+		return outbound.Endpoint{}, fmt.Errorf("endpoint %q is not defined", name)
+	}
+	codec, err := outbound.CodecByName(e.Codec)
+	if err != nil {
+		return outbound.Endpoint{}, err
+	}
+	pw, err := c.EndpointPassword(name)
+	if err != nil {
+		return outbound.Endpoint{}, err
+	}
+	url := e.URL
+	if Embedded(c, name) {
+		url = strings.TrimSuffix(sandboxURL, "/") + sandbox.Path2011
+		if codec.Name == "2014" {
+			url = strings.TrimSuffix(sandboxURL, "/") + sandbox.Path2014
+		}
+	}
+	return outbound.Endpoint{
+		Name: name, URL: url, Codec: codec, Username: e.Username, Password: pw, FacilityID: e.FacilityID,
+		CAFile: e.CAFile, ClientCert: e.ClientCert, ClientKey: e.ClientKey,
+		ConnectTimeout: e.ConnectTimeout.Duration, ReadTimeout: e.ReadTimeout.Duration,
+		Concurrency: e.Concurrency, Rate: e.Rate, RetryBudget: e.RetryBudget.Duration, MaxAttempts: e.MaxAttempts,
+		BreakerFailures: e.BreakerFailures, BreakerCooldown: e.BreakerCooldown.Duration,
+	}, nil
+}
