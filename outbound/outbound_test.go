@@ -197,6 +197,12 @@ func TestRejectedMessageIsSentExactlyOnce(t *testing.T) {
 }
 
 func TestTransientFailuresAreRetriedWithTheSameBytes(t *testing.T) {
+	for _, codec := range []outbound.Codec{outbound.Codec2011, outbound.Codec2014} {
+		t.Run(codec.Name, func(t *testing.T) { transientFailures(t, codec) })
+	}
+}
+
+func transientFailures(t *testing.T, codec outbound.Codec) {
 	for _, f := range []struct {
 		name   string
 		faults sandbox.Faults
@@ -206,7 +212,7 @@ func TestTransientFailuresAreRetriedWithTheSameBytes(t *testing.T) {
 		{"dropped connection", sandbox.Faults{RateDrop: 1}},
 	} {
 		t.Run(f.name, func(t *testing.T) {
-			e := start(t, outbound.Codec2011, f.faults, func(ep *outbound.Endpoint) { ep.BreakerFailures = 100 })
+			e := start(t, codec, f.faults, func(ep *outbound.Endpoint) { ep.BreakerFailures = 100 })
 			// Heal the registry after its third call.
 			go func() {
 				deadline := time.Now().Add(5 * time.Second)
@@ -228,7 +234,13 @@ func TestTransientFailuresAreRetriedWithTheSameBytes(t *testing.T) {
 }
 
 func TestRetryBudgetLeavesTheMessageUndelivered(t *testing.T) {
-	e := start(t, outbound.Codec2011, sandbox.Faults{Rate503: 1}, func(ep *outbound.Endpoint) {
+	for _, codec := range []outbound.Codec{outbound.Codec2011, outbound.Codec2014} {
+		t.Run(codec.Name, func(t *testing.T) { retryBudget(t, codec) })
+	}
+}
+
+func retryBudget(t *testing.T, codec outbound.Codec) {
+	e := start(t, codec, sandbox.Faults{Rate503: 1}, func(ep *outbound.Endpoint) {
 		ep.MaxAttempts = 3
 		ep.BreakerFailures = 100
 	})
@@ -241,7 +253,7 @@ func TestRetryBudgetLeavesTheMessageUndelivered(t *testing.T) {
 		t.Errorf("%d calls for 3 attempts", n)
 	}
 	// A registry that does not answer in time.
-	e2 := start(t, outbound.Codec2011, sandbox.Faults{Latency: 300 * time.Millisecond}, func(ep *outbound.Endpoint) {
+	e2 := start(t, codec, sandbox.Faults{Latency: 300 * time.Millisecond}, func(ep *outbound.Endpoint) {
 		ep.ReadTimeout = 50 * time.Millisecond
 		ep.MaxAttempts = 2
 	})
@@ -403,5 +415,37 @@ func TestExplain(t *testing.T) {
 	defer cl.Close()
 	if got := outbound.Explain(cl.Ping(context.Background())); !strings.Contains(got, "UnsupportedOperationFault") {
 		t.Errorf("codec mismatch: %q", got)
+	}
+}
+
+func TestConcurrencyAndRateAreBounded(t *testing.T) {
+	e := start(t, outbound.Codec2011, sandbox.Faults{Latency: 20 * time.Millisecond}, func(ep *outbound.Endpoint) { ep.Concurrency = 3 })
+	var wg sync.WaitGroup
+	for i := 0; i < 24; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := fmt.Sprintf("C%02d", i)
+			if _, err := e.c.Deliver(context.Background(), id, vxu(id, "V"+id)); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if m := e.sb.Stats().MaxInFlight; m > 3 || m < 2 {
+		t.Errorf("%d calls in flight at concurrency 3", m)
+	}
+	// 20 calls at 100/s with a burst of 1 cannot take less than 190 ms. (A
+	// lower bound only: a slow machine cannot make this fail.)
+	r := start(t, outbound.Codec2011, sandbox.Faults{}, func(ep *outbound.Endpoint) { ep.Concurrency = 1; ep.Rate = 100 })
+	begin := time.Now()
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("RL%02d", i)
+		if _, err := r.c.Deliver(context.Background(), id, vxu(id, "V"+id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(begin); el < 190*time.Millisecond {
+		t.Errorf("20 calls at 100/s took %v", el)
 	}
 }

@@ -64,12 +64,13 @@ type Options struct {
 
 // Server is a running sandbox.
 type Server struct {
-	opt   Options
-	ln    net.Listener
-	http  *http.Server
-	url   string
-	conns atomic.Int64 // connections accepted
-	tlsHS atomic.Int64 // TLS handshakes completed
+	opt                   Options
+	ln                    net.Listener
+	http                  *http.Server
+	url                   string
+	conns                 atomic.Int64 // connections accepted
+	inFlight, maxInFlight atomic.Int64
+	tlsHS                 atomic.Int64 // TLS handshakes completed
 
 	mu       sync.Mutex
 	faults   Faults
@@ -126,6 +127,7 @@ type Stats struct {
 	Injected503  int64                 `json:"injected_503"`
 	InjectedUF   int64                 `json:"injected_unknown_faults"`
 	Dropped      int64                 `json:"dropped_connections"`
+	MaxInFlight  int64                 `json:"max_calls_in_flight"`
 	Connections  int64                 `json:"connections"`
 	Handshakes   int64                 `json:"tls_handshakes"`
 }
@@ -233,6 +235,7 @@ func (s *Server) Stats() Stats {
 		st.ByOutcome[k] = v
 	}
 	st.Connections = s.conns.Load()
+	st.MaxInFlight = s.maxInFlight.Load()
 	st.Handshakes = s.tlsHS.Load()
 	return st
 }
@@ -339,6 +342,10 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
+		if n := s.inFlight.Add(1); n > s.maxInFlight.Load() {
+			s.maxInFlight.Store(n)
+		}
+		defer s.inFlight.Add(-1)
 		s.mu.Lock()
 		s.stats.Calls++
 		f := s.faults
