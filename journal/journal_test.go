@@ -1,0 +1,147 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestFileMessageRecordLifeCycle(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := File{Claim: "C1", Inbox: "clinic", Name: "a.csv", WorkPath: "/w/C1--a.csv", ClaimedAt: time.Now()}
+	if err := j.AddFile(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.AddFile(ctx, f); err != nil {
+		t.Fatal("adding a known claim again must be a no-op:", err)
+	}
+	sent := time.Date(2026, 11, 25, 10, 0, 0, 123, time.UTC)
+	recs := []Record{{Line: 2, Site: "S1", PatientID: "P1", VaccinationID: "V1", Action: "A", ContentHash: "h1", MSH10: "IZ1"},
+		{Line: 3, Site: "S1", PatientID: "P1", VaccinationID: "V2", Action: "A", ContentHash: "h2", Outcome: "invalid", Problems: `[{"rule":"lot-missing"}]`}}
+	m := Message{Claim: "C1", Seq: 1, MSH10: "IZ1", MSH7: sent, Lines: []int{2}, State: Sending}
+	if err := j.StartMessage(ctx, m, recs); err != nil {
+		t.Fatal(err)
+	}
+	// Starting again (a resumed run) changes nothing.
+	if err := j.StartMessage(ctx, Message{Claim: "C1", Seq: 1, MSH10: "IZ9", State: Sending, Lines: []int{2, 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.GetMessage(ctx, "C1", 1)
+	if err != nil || got.MSH10 != "IZ1" || !got.MSH7.Equal(sent) || len(got.Lines) != 1 || got.Lines[0] != 2 || got.State != Sending {
+		t.Fatalf("message = %+v, %v", got, err)
+	}
+	// Another file may not reuse the control id.
+	if err := j.StartMessage(ctx, Message{Claim: "C2", Seq: 1, MSH10: "IZ1", State: Sending}, nil); !errors.Is(err, ErrDuplicateControlID) {
+		t.Fatalf("reused MSH-10: %v", err)
+	}
+	if _, _, ok, _ := j.Accepted(ctx, "S1", "V1"); ok {
+		t.Fatal("accepted before the answer")
+	}
+	if n, _ := j.OpenMessages(ctx, "C1"); n != 1 {
+		t.Errorf("open messages %d", n)
+	}
+	if err := j.FinishMessage(ctx, "C1", 1, "accepted", "MSH|...\rMSA|AA|IZ1\r", 2, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if h, msh10, ok, err := j.Accepted(ctx, "S1", "V1"); !ok || h != "h1" || msh10 != "IZ1" || err != nil {
+		t.Errorf("accepted = %s %s %v %v", h, msh10, ok, err)
+	}
+	if n, _ := j.OpenMessages(ctx, "C1"); n != 0 {
+		t.Errorf("open messages %d after finish", n)
+	}
+	counts, _ := j.Counts(ctx, "C1")
+	if counts["accepted"] != 1 || counts["invalid"] != 1 {
+		t.Errorf("counts %v", counts)
+	}
+	var lines []int
+	j.Records(ctx, "C1", func(r Record) error { lines = append(lines, r.Line); return nil })
+	if fmt.Sprint(lines) != "[2 3]" {
+		t.Errorf("records %v", lines)
+	}
+	var acks []string
+	j.ACKs(ctx, "C1", func(m, a string) error { acks = append(acks, m+"="+a); return nil })
+	if len(acks) != 1 || acks[0][:4] != "IZ1=" {
+		t.Errorf("acks %v", acks)
+	}
+	if err := j.SetFile(ctx, "C1", Archived, "done", "/a/done/2026-11-25/a.csv", ""); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	// Everything is still there after a reopen.
+	j2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	ff, err := j2.GetFile(ctx, "C1")
+	if err != nil || ff.State != Archived || ff.Result != "done" || ff.ArchivePath == "" || ff.Name != "a.csv" {
+		t.Fatalf("file after reopen = %+v, %v", ff, err)
+	}
+	if byName, _ := j2.FilesByName(ctx, "a.csv"); len(byName) != 1 {
+		t.Errorf("by name: %v", byName)
+	}
+	if rs, _ := j2.RecordsByVaccination(ctx, "V2"); len(rs) != 1 || rs[0].Outcome != "invalid" {
+		t.Errorf("by vaccination: %+v", rs)
+	}
+	if _, err := j2.GetFile(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown claim: %v", err)
+	}
+}
+
+// Two handles on one file stand for two izdrop processes sharing a journal.
+func TestTwoWritersShareOneJournal(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w, j := range []*Journal{a, b} {
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func(w, g int, j *Journal) {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					claim := fmt.Sprintf("W%d-G%d", w, g)
+					msh10 := fmt.Sprintf("IZ-%d-%d-%d", w, g, i)
+					if err := j.StartMessage(ctx, Message{Claim: claim, Seq: i, MSH10: msh10, State: Sending, Lines: []int{i}},
+						[]Record{{Line: i, Site: "S", VaccinationID: msh10, ContentHash: "h"}}); err != nil {
+						errs <- err
+						return
+					}
+					if err := j.FinishMessage(ctx, claim, i, "accepted", "ack", 1, []Outcome{{Line: i, Outcome: "accepted", Stored: true}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(w, g, j)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var n int
+	a.db.QueryRow(`SELECT COUNT(*) FROM accepted`).Scan(&n)
+	if n != 400 {
+		t.Errorf("%d accepted rows, want 400", n)
+	}
+}
