@@ -1,0 +1,171 @@
+package watcher
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGone is returned when a file to claim is no longer there: another
+// process took it, or its writer moved it.
+var ErrGone = errors.New("watcher: the file is gone (claimed elsewhere?)")
+
+// Claimed is a file in an inbox's work/ folder.
+type Claimed struct {
+	ID      string    // claim id: when and by whom, unique
+	Name    string    // the file's name in the inbox
+	Path    string    // its path in work/
+	Markers []string  // marker files claimed with it, in work/
+	At      time.Time // claim time, from the id
+}
+
+// NewClaimID returns a claim id: the UTC time (so names sort by claim
+// order) and random bits (so no two claims collide).
+func NewClaimID(now time.Time) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return now.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func isClaimName(name string) bool {
+	id, _, ok := strings.Cut(name, "--")
+	if !ok || len(id) != len("20060102T150405.000Z")+11 {
+		return false
+	}
+	_, err := time.Parse("20060102T150405.000Z", id[:20])
+	return err == nil
+}
+
+// ParseClaimName splits a work/ file name into claim id and inbox name.
+func ParseClaimName(workName string) (id, name string, at time.Time, ok bool) {
+	if !isClaimName(workName) {
+		return "", "", time.Time{}, false
+	}
+	id, name, _ = strings.Cut(workName, "--")
+	at, _ = time.Parse("20060102T150405.000Z", id[:20])
+	return id, name, at, true
+}
+
+// ClaimLocal moves inbox/name into work/ under a fresh claim name, with its
+// marker files if the inbox uses them. Only one claim of a file can succeed;
+// the others get ErrGone.
+func ClaimLocal(inbox, work, name, marker string, now time.Time) (Claimed, error) {
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return Claimed{}, err
+	}
+	id := NewClaimID(now)
+	c := Claimed{ID: id, Name: name, Path: filepath.Join(work, id+"--"+name), At: now}
+	if err := os.Rename(filepath.Join(inbox, name), c.Path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Claimed{}, ErrGone
+		}
+		return Claimed{}, fmt.Errorf("claiming %s: %w", name, err)
+	}
+	c.Markers = claimMarkers(inbox, work, id, name, marker)
+	syncDir(work)
+	syncDir(inbox)
+	return c, nil
+}
+
+func claimMarkers(inbox, work, id, name, marker string) []string {
+	var out []string
+	for _, m := range MarkerFor(name, marker) {
+		dst := filepath.Join(work, id+"--"+m)
+		if err := os.Rename(filepath.Join(inbox, m), dst); err == nil {
+			out = append(out, dst)
+		}
+	}
+	return out
+}
+
+// WorkFiles lists the claimed files in a work/ folder, oldest claim first.
+// Markers left in the inbox by a claim cut short are claimed now.
+func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
+	ents, err := os.ReadDir(work)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*Claimed{}
+	var order []string
+	var markers []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		id, name, at, ok := ParseClaimName(e.Name())
+		if !ok {
+			continue
+		}
+		lower := strings.ToLower(name)
+		if strings.HasSuffix(lower, ".done") || strings.HasSuffix(lower, ".ready") {
+			markers = append(markers, e.Name())
+			continue
+		}
+		byID[id] = &Claimed{ID: id, Name: name, Path: filepath.Join(work, e.Name()), At: at}
+		order = append(order, id)
+	}
+	for _, m := range markers {
+		id, _, _, _ := ParseClaimName(m)
+		if c, ok := byID[id]; ok {
+			c.Markers = append(c.Markers, filepath.Join(work, m))
+		}
+	}
+	sort.Strings(order)
+	out := make([]Claimed, 0, len(order))
+	for _, id := range order {
+		c := byID[id]
+		if marker != "" && len(c.Markers) == 0 {
+			c.Markers = claimMarkers(inbox, work, c.ID, c.Name, marker)
+		}
+		out = append(out, *c)
+	}
+	return out, nil
+}
+
+// Lock takes the exclusive processing lock of a claimed file without
+// waiting. ok is false when another process holds it. The lock lasts until
+// unlock or the process's death.
+func Lock(path string) (unlock func(), ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	// The file may have been archived between open and lock: make sure the
+	// name still leads to the file locked.
+	st1, err1 := f.Stat()
+	st2, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(st1, st2) {
+		f.Close()
+		return nil, false, nil
+	}
+	return func() { f.Close() }, true, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,141 @@
+// Package watcher finds export files in inbox folders and claims them: the
+// first step of the flow, before transform reads them.
+//
+// A file is taken only when it is stable - size and modification time
+// unchanged for a window (default 2 s) - when it is not hidden or a temp
+// name (.*, *.tmp, *.part, ~*), when it matches the inbox's patterns, and,
+// when the inbox asks for one, when its marker file (NAME.done or
+// NAME.ready) is there. Ready files are taken oldest first.
+//
+// Claiming is one atomic rename into the inbox's work/ folder under a name
+// no other claim can have (<claim id>--NAME), so two izdrop processes on one
+// inbox never take the same file: only one rename of it can succeed, and a
+// claim never overwrites. While a file in work/ is processed its processor
+// holds an exclusive lock on it (Lock), which the kernel drops when the
+// process dies: another instance, or the same one restarted, resumes only
+// files nobody holds.
+//
+// The listing is behind a small interface (Lister) so that local folders
+// and SFTP servers share the rules. Local inboxes add fsnotify events to the
+// periodic rescan; events get lost (overflow, network file systems,
+// restarts), so the rescan is what guarantees a file is seen.
+package watcher
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Entry is a file in a folder.
+type Entry struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// Rules say which files of an inbox are taken.
+type Rules struct {
+	Patterns  []string      // shell patterns; empty takes every file
+	Marker    string        // "", "done" or "ready"
+	StableFor time.Duration // default 2s
+	// TrustModTime lets a file whose modification time is already older
+	// than StableFor be taken at first sight (a local clock); for remote
+	// servers the window is always observed.
+	TrustModTime bool
+}
+
+// Tracker remembers what it saw of an inbox across listings.
+type Tracker struct {
+	rules Rules
+	seen  map[string]observation
+}
+
+type observation struct {
+	size  int64
+	mtime time.Time
+	since time.Time // when this size and mtime were first seen
+}
+
+// NewTracker returns a tracker for an inbox's rules.
+func NewTracker(r Rules) *Tracker {
+	if r.StableFor <= 0 {
+		r.StableFor = 2 * time.Second
+	}
+	return &Tracker{rules: r, seen: map[string]observation{}}
+}
+
+// Ignored reports whether a name is never taken: hidden, temporary, or a
+// marker.
+func Ignored(name string) bool {
+	lower := strings.ToLower(name)
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~") ||
+		strings.HasSuffix(lower, ".tmp") || strings.HasSuffix(lower, ".part") ||
+		strings.HasSuffix(lower, ".done") || strings.HasSuffix(lower, ".ready") ||
+		strings.Contains(name, "--") && isClaimName(name)
+}
+
+// MarkerFor returns the marker names that release a data file.
+func MarkerFor(name, marker string) []string {
+	if marker == "" {
+		return nil
+	}
+	ext := filepath.Ext(name)
+	return []string{name + "." + marker, strings.TrimSuffix(name, ext) + "." + marker}
+}
+
+// Update takes a fresh listing at time now and returns the files ready to
+// take, oldest first, and how many more are waiting to become stable or to
+// get their marker.
+func (t *Tracker) Update(entries []Entry, now time.Time) (ready []Entry, waiting int) {
+	present := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		present[e.Name] = true
+	}
+	next := make(map[string]observation, len(entries))
+	for _, e := range entries {
+		if Ignored(e.Name) || !t.matches(e.Name) {
+			continue
+		}
+		o, ok := t.seen[e.Name]
+		if !ok || o.size != e.Size || !o.mtime.Equal(e.ModTime) {
+			o = observation{size: e.Size, mtime: e.ModTime, since: now}
+		}
+		next[e.Name] = o
+		stable := now.Sub(o.since) >= t.rules.StableFor ||
+			t.rules.TrustModTime && now.Sub(e.ModTime) >= t.rules.StableFor
+		marked := t.rules.Marker == ""
+		for _, m := range MarkerFor(e.Name, t.rules.Marker) {
+			marked = marked || present[m]
+		}
+		if stable && marked {
+			ready = append(ready, e)
+		} else {
+			waiting++
+		}
+	}
+	t.seen = next
+	sort.Slice(ready, func(i, j int) bool {
+		if !ready[i].ModTime.Equal(ready[j].ModTime) {
+			return ready[i].ModTime.Before(ready[j].ModTime)
+		}
+		return ready[i].Name < ready[j].Name
+	})
+	return ready, waiting
+}
+
+// Forget drops what the tracker knows of a name (after a claim).
+func (t *Tracker) Forget(name string) { delete(t.seen, name) }
+
+func (t *Tracker) matches(name string) bool {
+	if len(t.rules.Patterns) == 0 {
+		return true
+	}
+	for _, p := range t.rules.Patterns {
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,160 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func names(es []Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func TestStabilityFiltersAndOrder(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tr := NewTracker(Rules{Patterns: []string{"*.csv"}, StableFor: 2 * time.Second})
+	list := []Entry{
+		{"b.csv", 100, t0.Add(-time.Second)},
+		{"a.csv", 50, t0.Add(-5 * time.Second)},
+		{".hidden.csv", 1, t0}, {"x.csv.tmp", 1, t0}, {"y.part", 1, t0}, {"~lock.csv", 1, t0},
+		{"notes.txt", 1, t0},
+	}
+	if r, w := tr.Update(list, t0); len(r) != 0 || w != 2 {
+		t.Fatalf("first sight: ready %v, waiting %d", names(r), w)
+	}
+	// b.csv keeps growing; a.csv does not.
+	list[0].Size = 200
+	list[0].ModTime = t0.Add(1500 * time.Millisecond)
+	if r, _ := tr.Update(list, t0.Add(2*time.Second)); len(r) != 1 || r[0].Name != "a.csv" {
+		t.Fatalf("at 2s: ready %v", names(r))
+	}
+	if r, _ := tr.Update(list, t0.Add(3500*time.Millisecond)); len(r) != 1 {
+		t.Fatalf("b.csv stable for 2s only at 3.5s... got %v", names(r))
+	}
+	r, _ := tr.Update(list, t0.Add(4*time.Second))
+	if len(r) != 2 || r[0].Name != "a.csv" || r[1].Name != "b.csv" {
+		t.Fatalf("at 4s: %v (oldest first)", names(r))
+	}
+	// With a trusted clock, a file already old is taken at first sight.
+	tr2 := NewTracker(Rules{StableFor: 2 * time.Second, TrustModTime: true})
+	if r, _ := tr2.Update([]Entry{{"old.csv", 1, t0.Add(-time.Minute)}, {"new.csv", 1, t0}}, t0); len(r) != 1 || r[0].Name != "old.csv" {
+		t.Fatalf("trusted mtime: %v", names(r))
+	}
+}
+
+func TestMarkerRule(t *testing.T) {
+	t0 := time.Now()
+	tr := NewTracker(Rules{Marker: "done", StableFor: time.Second})
+	old := t0.Add(-time.Hour)
+	list := []Entry{{"a.csv", 1, old}, {"b.csv", 1, old}, {"b.done", 0, old}, {"c.csv", 1, old}, {"c.csv.done", 0, old}}
+	tr.Update(list, t0)
+	r, w := tr.Update(list, t0.Add(2*time.Second))
+	if len(r) != 2 || r[0].Name != "b.csv" || r[1].Name != "c.csv" || w != 1 {
+		t.Fatalf("ready %v waiting %d", names(r), w)
+	}
+}
+
+func TestClaimIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	inbox, work := dir, filepath.Join(dir, "work")
+	os.WriteFile(filepath.Join(inbox, "x.csv"), []byte("data"), 0o644)
+	os.WriteFile(filepath.Join(inbox, "x.csv.ready"), nil, 0o644)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wins []Claimed
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ClaimLocal(inbox, work, "x.csv", "ready", time.Now())
+			if err == nil {
+				mu.Lock()
+				wins = append(wins, c)
+				mu.Unlock()
+			} else if !errors.Is(err, ErrGone) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(wins) != 1 {
+		t.Fatalf("%d claims of one file", len(wins))
+	}
+	c := wins[0]
+	if b, _ := os.ReadFile(c.Path); string(b) != "data" || len(c.Markers) != 1 {
+		t.Fatalf("claimed %+v", c)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "x.csv")); !os.IsNotExist(err) {
+		t.Error("the file is still in the inbox")
+	}
+	// A file of the same name dropped again is a new claim, never a clash.
+	os.WriteFile(filepath.Join(inbox, "x.csv"), []byte("again"), 0o644)
+	c2, err := ClaimLocal(inbox, work, "x.csv", "", time.Now())
+	if err != nil || c2.Path == c.Path {
+		t.Fatalf("second claim %+v %v", c2, err)
+	}
+	files, err := WorkFiles(inbox, work, "ready")
+	if err != nil || len(files) != 2 || files[0].ID != c.ID || files[1].ID != c2.ID || files[0].Name != "x.csv" || len(files[0].Markers) != 1 {
+		t.Fatalf("work files %+v %v", files, err)
+	}
+	if id, name, _, ok := ParseClaimName(filepath.Base(c.Path)); !ok || id != c.ID || name != "x.csv" {
+		t.Errorf("parse %s: %s %s %v", c.Path, id, name, ok)
+	}
+	if !Ignored(filepath.Base(c.Path)) {
+		t.Error("a claim name in an inbox would be taken again")
+	}
+}
+
+func TestLockIsExclusiveAndFollowsTheName(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, nil, 0o600)
+	unlock, ok, err := Lock(p)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, ok, _ := Lock(p); ok {
+		t.Fatal("locked twice")
+	}
+	unlock()
+	unlock2, ok, _ := Lock(p)
+	if !ok {
+		t.Fatal("not lockable after unlock")
+	}
+	unlock2()
+	os.Rename(p, p+".moved")
+	if _, ok, err := Lock(p); ok || err != nil {
+		t.Fatalf("a moved file: %v %v", ok, err)
+	}
+}
+
+func TestNotifySignalsOnNewFiles(t *testing.T) {
+	dir := t.TempDir()
+	sig := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Notify(ctx, dir, sig, zerolog.Nop()); close(done) }()
+	deadline := time.After(5 * time.Second)
+	for i := 0; ; i++ {
+		os.WriteFile(filepath.Join(dir, "f.csv"), []byte{byte(i)}, 0o600)
+		select {
+		case <-sig:
+			cancel()
+			<-done
+			return
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no signal")
+		}
+	}
+}
