@@ -1,0 +1,224 @@
+// Package archive files processed exports away - the last step of the flow,
+// after outbound has an outcome for every record. A file goes to
+// done/YYYY-MM-DD/ when every record was accepted (with or without
+// warnings, or already accepted before), otherwise to failed/YYYY-MM-DD/,
+// with sidecars beside it:
+//
+//   - NAME.ack.hl7: every ACK received, as received (segment ends shown as
+//     line ends), one group of lines per ACK, a blank line between groups;
+//   - NAME.ack.json: one entry per record: line, patient id, vaccination id,
+//     MSH-10, outcome, each error and warning with its field and text;
+//   - NAME.rejects.csv (failed/ only): the rejected and invalid rows in the
+//     input's own layout plus an izdrop_errors column, ready to be
+//     corrected and dropped into the inbox again;
+//   - NAME.error.txt: for a file that could not be read at all, why.
+//
+// Nothing is overwritten and nothing deleted: a name already taken gets a
+// suffix (NAME-1.csv, ...), reserved by creating its NAME.ack.json
+// exclusively; sidecars are written atomically (temporary name, fsync,
+// rename) before the file moves; the move never replaces an existing file.
+// Files and folders are created 0600 / 0700. Every step can be redone: the
+// caller records the reserved target first, and on restart finishes what a
+// crash interrupted.
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Result is where a file goes.
+type Result string
+
+// The two archives.
+const (
+	Done   Result = "done"
+	Failed Result = "failed"
+)
+
+// Sidecar suffixes.
+const (
+	ACKHL7  = ".ack.hl7"
+	ACKJSON = ".ack.json"
+	Rejects = ".rejects.csv"
+	Error   = ".error.txt"
+)
+
+var sidecars = []string{ACKHL7, ACKJSON, Rejects, Error}
+
+// Reserve picks and reserves the path a file named name will have under
+// root/result/YYYY-MM-DD/: the first candidate (name, then name-1.ext, ...)
+// of which neither the file nor a sidecar exists. The reservation is an
+// empty NAME.ack.json created exclusively, so two processes never pick the
+// same target.
+func Reserve(root string, result Result, day time.Time, name string) (string, error) {
+	dir := filepath.Join(root, string(result), day.Format("2006-01-02"))
+	if err := mkdirAll(dir); err != nil {
+		return "", err
+	}
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := 0; i < 100000; i++ {
+		cand := name
+		if i > 0 {
+			cand = fmt.Sprintf("%s-%d%s", stem, i, ext)
+		}
+		p := filepath.Join(dir, cand)
+		if exists(p) || anySidecar(p) {
+			continue
+		}
+		f, err := os.OpenFile(p+ACKJSON, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+		syncDir(dir)
+		return p, nil
+	}
+	return "", fmt.Errorf("archive: no free name for %s in %s", name, dir)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func anySidecar(p string) bool {
+	for _, s := range sidecars {
+		if exists(p + s) {
+			return true
+		}
+	}
+	return false
+}
+
+// mkdirAll creates a folder and its parents with mode 0700.
+func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// WriteAtomic writes a file through a temporary name, fsyncs it and renames
+// it into place (replacing an earlier version of the same sidecar, or the
+// reservation), mode 0600.
+func WriteAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if err := mkdirAll(dir); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// ErrExists is returned when a move's destination exists.
+var ErrExists = errors.New("archive: destination exists")
+
+// Move moves src to dst without ever replacing dst: an atomic rename where
+// the file system allows it, else a hard link then unlink, else (another
+// file system) a copy that is fsynced and linked into place before src is
+// removed. The moved file is made 0600. Moving a file already moved (src
+// gone, dst there) is not an error: a restart finishing a move.
+func Move(src, dst string) error {
+	if err := mkdirAll(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) && exists(dst) {
+		return nil
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("%w: %s", ErrExists, dst)
+	case errors.Is(err, unix.EXDEV):
+		err = copyMove(src, dst)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.ENOTSUP):
+		err = linkMove(src, dst)
+	}
+	if err != nil {
+		return err
+	}
+	os.Chmod(dst, 0o600)
+	syncDir(filepath.Dir(dst))
+	syncDir(filepath.Dir(src))
+	return nil
+}
+
+func linkMove(src, dst string) error {
+	if err := os.Link(src, dst); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, dst)
+		}
+		if errors.Is(err, unix.EXDEV) {
+			return copyMove(src, dst)
+		}
+		return err
+	}
+	return os.Remove(src)
+}
+
+func copyMove(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	tmp.Close()
+	if err := os.Link(tmp.Name(), dst); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, dst)
+		}
+		return err
+	}
+	return os.Remove(src)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
