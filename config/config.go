@@ -569,7 +569,7 @@ func (s *Site) TransformSite() transform.Site {
 // default layout for DefaultProfile.
 func (c *Config) TransformProfile(name string) (transform.Profile, error) {
 	if name == DefaultProfile || name == "" {
-		return transform.Profile{Name: DefaultProfile}, nil
+		return transform.Profile{Name: DefaultProfile, Delimiter: ','}, nil
 	}
 	p, ok := c.Profiles[name]
 	if !ok {

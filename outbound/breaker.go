@@ -51,6 +51,14 @@ func (b *breaker) changed() {
 // allowed through a half-open breaker; the caller reports its fate.
 func (b *breaker) acquire(ctx context.Context) (trial bool, err error) {
 	for {
+		if ctx.Err() != nil {
+			b.mu.Lock()
+			st, reason := b.state, b.reason
+			b.mu.Unlock()
+			if st == Open || st == HalfOpen && b.trial {
+				return false, &openError{reason: reason}
+			}
+		}
 		b.mu.Lock()
 		switch {
 		case b.state == Closed:

@@ -45,6 +45,10 @@ type Endpoint struct {
 	BreakerFailures int           // transient failures in a row that open the breaker (default 5)
 	BreakerCooldown time.Duration // open time before a probe (default 30s)
 	MaxCooldown     time.Duration // cap of the doubling cool-down (default 16 x BreakerCooldown)
+	// FailFast makes Deliver return at once (ErrNotDelivered, ErrBreakerOpen)
+	// while the breaker is open, instead of waiting for it within the
+	// budget: for callers that keep undelivered messages and come back.
+	FailFast bool
 }
 
 func (e *Endpoint) defaults() {

@@ -95,7 +95,13 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		if attempt > c.ep.MaxAttempts {
 			return notDelivered(attempt-1, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
 		}
-		trial, err := c.br.acquire(wait)
+		acq := wait
+		if c.ep.FailFast {
+			done, cancelNow := context.WithCancel(wait)
+			cancelNow()
+			acq = done
+		}
+		trial, err := c.br.acquire(acq)
 		if err != nil {
 			return notDelivered(attempt-1, err)
 		}

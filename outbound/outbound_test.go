@@ -449,3 +449,23 @@ func TestConcurrencyAndRateAreBounded(t *testing.T) {
 		t.Errorf("20 calls at 100/s took %v", el)
 	}
 }
+
+func TestFailFastWhileOpen(t *testing.T) {
+	e := start(t, outbound.Codec2011, sandbox.Faults{Rate503: 1}, func(ep *outbound.Endpoint) {
+		ep.BreakerFailures = 2
+		ep.BreakerCooldown = time.Hour
+		ep.FailFast = true
+	})
+	if _, err := e.c.Deliver(context.Background(), "FF1", vxu("FF1", "VFF1")); !errors.Is(err, outbound.ErrBreakerOpen) {
+		t.Fatalf("%v", err)
+	}
+	calls := submits(e.sb)
+	begin := time.Now()
+	_, err := e.c.Deliver(context.Background(), "FF2", vxu("FF2", "VFF2"))
+	if !errors.Is(err, outbound.ErrNotDelivered) || !errors.Is(err, outbound.ErrBreakerOpen) || submits(e.sb) != calls {
+		t.Fatalf("while open: %v, %d calls", err, submits(e.sb)-calls)
+	}
+	if time.Since(begin) > 5*time.Second {
+		t.Errorf("fail fast waited %v", time.Since(begin))
+	}
+}

@@ -605,10 +605,12 @@ func (r *Record) ContentHash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// RawRows copies, for each record in recs (in file order), the row's text
-// as read from the file to fn. It re-reads the file from the start, so it
-// works after the Reader is gone; it is what the rejects file is made from.
-func RawRows(path string, opt Options, recs []*Record, fn func(rec *Record, raw []byte) error) error {
+// RawRows copies, for each byte range next yields (in file order: the
+// Start/End of records), the row's text as read from the file to fn. It
+// re-reads the file from the start and streams, so it works after the
+// Reader is gone and for any number of rows; it is what the rejects file is
+// made from.
+func RawRows(path string, opt Options, next func() (start, end int64, ok bool), fn func(raw []byte) error) error {
 	opt.withDefaults()
 	win1252, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
@@ -621,23 +623,27 @@ func RawRows(path string, opt Options, recs []*Record, fn func(rec *Record, raw 
 	defer f.Close()
 	in := bufio.NewReader(decoded(f, win1252))
 	var pos int64
-	for _, rec := range recs {
-		if rec.Start < pos {
-			return fmt.Errorf("%s: records out of order at line %d", path, rec.Line)
+	var raw []byte
+	for {
+		start, end, ok := next()
+		if !ok {
+			return nil
 		}
-		if _, err := in.Discard(int(rec.Start - pos)); err != nil {
-			return fmt.Errorf("%s: line %d: %w", path, rec.Line, err)
+		if start < pos || end < start {
+			return fmt.Errorf("%s: rows out of order at byte %d", path, start)
 		}
-		raw := make([]byte, rec.End-rec.Start)
+		if _, err := in.Discard(int(start - pos)); err != nil {
+			return fmt.Errorf("%s: byte %d: %w", path, start, err)
+		}
+		raw = append(raw[:0], make([]byte, end-start)...)
 		if _, err := io.ReadFull(in, raw); err != nil {
-			return fmt.Errorf("%s: line %d: %w", path, rec.Line, err)
+			return fmt.Errorf("%s: byte %d: %w", path, start, err)
 		}
-		pos = rec.End
-		if err := fn(rec, bytes.TrimLeft(bytes.TrimRight(raw, "\r\n"), "\r\n")); err != nil {
+		pos = end
+		if err := fn(bytes.TrimLeft(bytes.TrimRight(raw, "\r\n"), "\r\n")); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // HeaderLine returns the file's first record as read (decoded, without its

@@ -326,7 +326,14 @@ func TestCSVSyntaxErrorIsOneInvalidRecord(t *testing.T) {
 	}
 	// The broken row is kept, as written, for the rejects file.
 	var raw []string
-	RawRows(path, testOptions(), []*Record{ms[1].Records[0]}, func(_ *Record, b []byte) error {
+	sent := false
+	RawRows(path, testOptions(), func() (int64, int64, bool) {
+		if sent {
+			return 0, 0, false
+		}
+		sent = true
+		return ms[1].Records[0].Start, ms[1].Records[0].End, true
+	}, func(b []byte) error {
 		raw = append(raw, string(b))
 		return nil
 	})
