@@ -83,7 +83,7 @@ func msh10(m []byte) string { return strings.Split(string(m), "|")[9] }
 func TestTransformOutputIsAccepted(t *testing.T) {
 	s := startSandbox(t, sandbox.Options{})
 	c := newClient(t, s.URL2011(), nil)
-	for _, ex := range []string{"visit-administered", "historical", "refusal", "locked-record", "guardian", "delimiters", "acme-ehr-export", "mixed-with-errors", "update-delete"} {
+	for _, ex := range []string{"visit-administered", "historical", "refusal", "locked-record", "guardian", "delimiters", "acme-ehr-export", "mixed-with-errors", "visit-corrections"} {
 		for _, m := range goldenVXUs(t, ex) {
 			d, err := c.Deliver(context.Background(), msh10(m), m)
 			if err != nil {

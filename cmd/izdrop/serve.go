@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/izdrop/izdrop/service"
+)
+
+func init() {
+	commands["serve"] = command{"run the service: watch the inboxes (or run them on their schedules) until stopped", serveCmd}
+	commands["run"] = command{"run --once: process what is in the inboxes now, then exit", runCmd}
+}
+
+func startService(path string, stderr io.Writer) (*service.Service, func(), error) {
+	c, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := service.NewLogger(c.Service.LogFormat, c.Service.LogLevel, stderr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	s, err := service.New(c, service.Options{Log: log, Version: version})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.Close, nil
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "config.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	s, closeFn, err := startService(*path, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeFn()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Serve(ctx); err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	path := fs.String("config", "config.toml", "configuration file")
+	once := fs.Bool("once", false, "process what is in the inboxes now and exit (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: izdrop run --once [-config FILE]\n\nExit status: 0 every file done, 1 some files failed (records rejected or invalid,\nor unreadable), 3 some files wait in work/ for the registry, 2 usage/config error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if !*once {
+		fs.Usage()
+		return exitUsage
+	}
+	s, closeFn, err := startService(*path, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeFn()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := s.RunOnce(ctx)
+	fmt.Fprintf(stdout, "files: %d done, %d failed, %d waiting for the registry", sum.Done, sum.Failed, sum.Pending)
+	if len(sum.Records) > 0 {
+		fmt.Fprint(stdout, "; records:")
+		for _, k := range []string{"accepted", "accepted_with_warnings", "already_accepted", "rejected", "invalid"} {
+			if n := sum.Records[k]; n > 0 {
+				fmt.Fprintf(stdout, " %d %s", n, k)
+			}
+		}
+	}
+	fmt.Fprintln(stdout)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		return fail(stderr, err)
+	case sum.Pending > 0 || ctx.Err() != nil:
+		return exitPending
+	case sum.Failed > 0:
+		return exitRecords
+	}
+	return exitOK
+}

@@ -1,0 +1,572 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/izdrop/izdrop/ack"
+	"github.com/izdrop/izdrop/archive"
+	"github.com/izdrop/izdrop/hl7"
+	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/outbound"
+	"github.com/izdrop/izdrop/transform"
+	"github.com/izdrop/izdrop/watcher"
+)
+
+// process takes a claimed file as far as it can go: read, deliver every
+// message, archive. A file whose messages are not all answered stays in
+// work/ (pending) and is taken up again by a later pass.
+func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) Summary {
+	log := in.log.With().Str("file", c.Name).Str("claim", c.ID).Logger()
+	unlock, ok, err := watcher.Lock(c.Path)
+	if err != nil || !ok {
+		if err != nil {
+			log.Error().Err(err).Msg("cannot lock the file")
+		}
+		return Summary{} // another process has it, or it just left work/
+	}
+	defer unlock()
+	j := in.s.journal
+	f, err := j.GetFile(ctx, c.ID)
+	if errors.Is(err, journal.ErrNotFound) {
+		f = journal.File{Claim: c.ID, Inbox: in.name, Name: c.Name, WorkPath: c.Path, ClaimedAt: c.At}
+		if err = j.AddFile(ctx, f); err == nil {
+			f, err = j.GetFile(ctx, c.ID)
+		}
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
+	}
+	switch f.State {
+	case journal.Archived:
+		log.Warn().Str("archive", f.ArchivePath).Msg("the journal says this file is archived, yet it is in work/: left alone")
+		return Summary{}
+	case journal.Archiving:
+		return in.archive(ctx, f, c, f.Error, log)
+	}
+	if f.SHA256 == "" {
+		sum, size, err := fileHash(c.Path)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot read the claimed file")
+			return Summary{Pending: 1}
+		}
+		j.SetFileHash(ctx, c.ID, sum, size)
+		f.SHA256, f.Size = sum, size
+		log.Info().Str("sha256", sum).Int64("size", size).Msg("file taken up")
+	}
+	j.SetFile(ctx, c.ID, journal.Reading, "", "", "")
+	pending, fileErr, err := in.readAndSend(ctx, sc, f, c)
+	if err != nil {
+		log.Error().Err(err).Msg("reading stopped; the file stays in work/ and is taken up again")
+		j.SetFile(ctx, c.ID, journal.Pending, "", "", "")
+		return Summary{Pending: 1}
+	}
+	if pending {
+		j.SetFile(ctx, c.ID, journal.Pending, "", "", "")
+		log.Warn().Msg("some records wait for the registry: the file stays in work/ until they are answered")
+		return Summary{Pending: 1}
+	}
+	return in.archive(ctx, f, c, fileErr, log)
+}
+
+func fileHash(path string) (string, int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, fh)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+func (in *inbox) readOptions(c watcher.Claimed) transform.Options {
+	opt := in.topt
+	opt.Now = in.s.opt.Now
+	opt.FileDate = c.At.In(in.s.cfg.Location())
+	return opt
+}
+
+// readAndSend streams the file's messages to the scheduler and waits for
+// their fates. fileErr is set when the file cannot be read at all.
+func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c watcher.Claimed) (pending bool, fileErr string, err error) {
+	r, err := transform.Open(c.Path, in.readOptions(c))
+	var fe *transform.FileError
+	if errors.As(err, &fe) {
+		return false, fe.Error(), nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	defer r.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for ctx.Err() == nil {
+		m, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			wg.Wait()
+			return false, "", err
+		}
+		key := m.SiteID + "\x00" + m.PatientID
+		if m.PatientID == "" {
+			key = fmt.Sprintf("%s\x00line %d", c.ID, m.Records[0].Line)
+		}
+		wg.Add(1)
+		sc.submit(ctx, &job{
+			key: key,
+			run: func() bool { return in.deliver(ctx, f, m) },
+			done: func(final bool) {
+				if !final {
+					mu.Lock()
+					pending = true
+					mu.Unlock()
+				}
+				wg.Done()
+			},
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		pending = true
+	}
+	return pending, "", nil
+}
+
+var encoders = sync.Pool{New: func() any { return hl7.NewEncoder(hl7.DefaultDelimiters) }}
+
+// deliver gives one message its outcome: skipped if it has one, resent with
+// its first MSH-10 and bytes if a send was started, otherwise checked
+// against what the registry already holds and sent. It reports whether the
+// message now has a final outcome.
+func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message) bool {
+	j := in.s.journal
+	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
+	if err == nil && row.State == journal.Done {
+		return true
+	}
+	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+		in.log.Error().Err(err).Msg("journal")
+		return false
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	var recs []*transform.Record
+	var hdr transform.Header
+	if err == nil { // started before a stop or crash: the same message again
+		recs = pick(m, row.Lines)
+		hdr = transform.Header{ControlID: row.MSH10, Time: row.MSH7}
+	} else {
+		var ok bool
+		if recs, hdr, ok = in.start(ctx, f, m); !ok {
+			return false
+		}
+		if len(recs) == 0 {
+			return true
+		}
+	}
+	enc := encoders.Get().(*hl7.Encoder)
+	raw := append([]byte(nil), m.Encode(enc, hdr, recs)...)
+	encoders.Put(enc)
+	d, err := in.client.Deliver(in.s.sendCtx, hdr.ControlID, raw)
+	if err != nil {
+		j.AddAttempts(context.Background(), f.Claim, m.Seq, d.Attempts)
+		in.log.Warn().Str("file", f.Name).Str("msh10", hdr.ControlID).Int("attempts", d.Attempts).
+			Str("error", ack.Redact(err.Error())).Msg("message not delivered yet; kept for the next pass")
+		return false
+	}
+	outs := make([]journal.Outcome, len(recs))
+	perRecord := attribute(d, len(recs))
+	for i, rec := range recs {
+		issues := append(validationIssues(rec, false), perRecord[i]...)
+		outs[i] = journal.Outcome{Line: rec.Line, Outcome: string(d.Outcome), Problems: encodeIssues(issues), Stored: d.Outcome.Stored()}
+	}
+	// The answer is committed even when a stop was requested meanwhile: it
+	// is the registry's, and forgetting it would mean sending again.
+	if err := j.FinishMessage(context.Background(), f.Claim, m.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs); err != nil {
+		in.log.Error().Err(err).Str("msh10", hdr.ControlID).Msg("journal: the answer could not be recorded")
+		return false
+	}
+	for _, rec := range recs {
+		ev := in.log.Debug()
+		if d.Outcome == ack.Rejected {
+			ev = in.log.Warn()
+		}
+		ev.Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).Str("msh10", hdr.ControlID).
+			Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("record answered")
+	}
+	return true
+}
+
+// start decides what a message carries - not the invalid records, not those
+// the registry already holds with this content - and commits it with a new
+// MSH-10 before anything is sent. It returns no records when nothing is to
+// be sent.
+func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message) ([]*transform.Record, transform.Header, bool) {
+	j := in.s.journal
+	var send []*transform.Record
+	jrecs := make([]journal.Record, 0, len(m.Records))
+	for _, rec := range m.Records {
+		jr := journal.Record{Line: rec.Line, Site: m.SiteID, PatientID: m.PatientID, VaccinationID: rec.VaccinationID,
+			Action: rec.Action, Start: rec.Start, End: rec.End}
+		if !rec.Valid() {
+			jr.Outcome = string(ack.Invalid)
+			jr.Problems = encodeIssues(validationIssues(rec, true))
+			in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+				Str("outcome", "invalid").Str("rules", rules(rec)).Msg("record refused before sending")
+		} else {
+			jr.ContentHash = rec.ContentHash()
+			h, msh10, ok, err := j.Accepted(ctx, m.SiteID, rec.VaccinationID)
+			if err != nil {
+				in.log.Error().Err(err).Msg("journal")
+				return nil, transform.Header{}, false
+			}
+			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
+				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
+				jr.Problems = encodeIssues(validationIssues(rec, false))
+				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+					Str("outcome", "already_accepted").Str("msh10", msh10).Msg("record already in the registry: not sent again")
+			} else {
+				send = append(send, rec)
+			}
+		}
+		jrecs = append(jrecs, jr)
+	}
+	msg := journal.Message{Claim: f.Claim, Seq: m.Seq, State: journal.Done}
+	var hdr transform.Header
+	if len(send) > 0 {
+		hdr = transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+		msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
+		for _, rec := range send {
+			msg.Lines = append(msg.Lines, rec.Line)
+		}
+		for i := range jrecs {
+			if jrecs[i].Outcome == "" {
+				jrecs[i].MSH10 = hdr.ControlID
+			}
+		}
+	}
+	for try := 0; ; try++ {
+		err := j.StartMessage(ctx, msg, jrecs)
+		if errors.Is(err, journal.ErrDuplicateControlID) && try < 5 {
+			hdr.ControlID = newControlID(in.s.opt.Now())
+			msg.MSH10 = hdr.ControlID
+			for i := range jrecs {
+				if jrecs[i].Outcome == "" {
+					jrecs[i].MSH10 = hdr.ControlID
+				}
+			}
+			continue
+		}
+		if err != nil {
+			in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
+			return nil, transform.Header{}, false
+		}
+		break
+	}
+	// Another process may have started this message first: follow the
+	// journal, not this attempt.
+	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
+	if err != nil {
+		return nil, transform.Header{}, false
+	}
+	if row.State == journal.Done {
+		return nil, hdr, true
+	}
+	return pick(m, row.Lines), transform.Header{ControlID: row.MSH10, Time: row.MSH7}, true
+}
+
+func pick(m *transform.Message, lines []int) []*transform.Record {
+	want := make(map[int]bool, len(lines))
+	for _, l := range lines {
+		want[l] = true
+	}
+	var out []*transform.Record
+	for _, r := range m.Records {
+		if want[r.Line] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func rules(rec *transform.Record) string {
+	var rs []string
+	for _, p := range rec.Errors() {
+		rs = append(rs, p.Rule)
+	}
+	return strings.Join(rs, ",")
+}
+
+// validationIssues converts a record's problems; errors only when
+// withErrors (an invalid record), warnings always.
+func validationIssues(rec *transform.Record, withErrors bool) []archive.Issue {
+	var out []archive.Issue
+	for _, p := range rec.Problems {
+		if p.Severity == transform.Error && !withErrors {
+			continue
+		}
+		out = append(out, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Field: p.Field, Column: p.Column, Code: p.Rule, Text: p.Text})
+	}
+	return out
+}
+
+// attribute gives each record of a message the registry's errors and
+// warnings about it: an ERR located in the n-th ORC, RXA or RXR group goes to
+// the n-th record, any other to all of them.
+func attribute(d outbound.Delivery, n int) [][]archive.Issue {
+	out := make([][]archive.Issue, n)
+	add := func(i int, is archive.Issue) {
+		if i >= 0 && i < n {
+			out[i] = append(out[i], is)
+			return
+		}
+		for k := range out {
+			out[k] = append(out[k], is)
+		}
+	}
+	if d.ACK == nil {
+		if d.Fault != nil {
+			add(-1, archive.Issue{Source: "registry", Severity: "error", Code: "fault", Text: d.Fault.Error()})
+		}
+		return out
+	}
+	for _, e := range d.ACK.Errors {
+		sev := "error"
+		if e.Severity == "W" || e.Severity == "I" {
+			sev = "warning"
+		}
+		code := e.Code
+		if e.AppCode != "" {
+			code += "/" + e.AppCode
+		}
+		is := archive.Issue{Source: "registry", Severity: sev, Field: e.Location, Code: code, Text: e.Text}
+		parts := strings.Split(e.Location, "^")
+		idx := -1
+		if len(parts) > 1 && (parts[0] == "RXA" || parts[0] == "ORC" || parts[0] == "RXR") {
+			if k, err := strconv.Atoi(parts[1]); err == nil {
+				idx = k - 1
+			}
+		}
+		add(idx, is)
+	}
+	if d.Outcome == ack.Rejected && len(d.ACK.Errors) == 0 {
+		add(-1, archive.Issue{Source: "registry", Severity: "error", Code: "MSA-1 " + d.ACK.Code, Text: "rejected: " + d.ACK.Text})
+	}
+	return out
+}
+
+func encodeIssues(is []archive.Issue) string {
+	if len(is) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(is)
+	return string(b)
+}
+
+func decodeIssues(s string) []archive.Issue {
+	if s == "" {
+		return nil
+	}
+	var is []archive.Issue
+	json.Unmarshal([]byte(s), &is)
+	return is
+}
+
+// archive files a file whose records all have their outcome (or that could
+// not be read): reserve the target, record it, write the sidecars, move.
+// Each step can be redone after a crash.
+func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed, fileErr string, log zerolog.Logger) Summary {
+	j := in.s.journal
+	bg := context.Background() // archiving is finished even when a stop was requested
+	counts, err := j.Counts(bg, f.Claim)
+	if err != nil {
+		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
+	}
+	result := archive.Done
+	if fileErr != "" || counts[string(ack.Rejected)] > 0 || counts[string(ack.Invalid)] > 0 {
+		result = archive.Failed
+	}
+	target := f.ArchivePath
+	if f.State != journal.Archiving || target == "" {
+		target, err = archive.Reserve(in.cfg.Archive, result, in.s.opt.Now().In(in.s.cfg.Location()), c.Name)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot reserve an archive name")
+			return Summary{Pending: 1}
+		}
+		if err := j.SetFile(bg, f.Claim, journal.Archiving, string(result), target, fileErr); err != nil {
+			log.Error().Err(err).Msg("journal")
+			return Summary{Pending: 1}
+		}
+	} else {
+		result = archive.Result(f.Result)
+	}
+	if _, err := os.Stat(c.Path); err == nil {
+		if err := in.writeSidecars(bg, f, c, target, result, fileErr, counts); err != nil {
+			log.Error().Err(err).Msg("writing sidecars failed; the file stays in work/ and archiving is retried")
+			return Summary{Pending: 1}
+		}
+		if err := archive.Move(c.Path, target); err != nil {
+			log.Error().Err(err).Msg("moving the file to the archive failed; retried at the next pass")
+			return Summary{Pending: 1}
+		}
+	}
+	for _, m := range c.Markers {
+		_, orig, _, _ := watcher.ParseClaimName(filepath.Base(m))
+		if err := archive.Move(m, filepath.Join(filepath.Dir(target), strings.TrimPrefix(orig, c.Name+"."))); err != nil && !errors.Is(err, archive.ErrExists) {
+			log.Warn().Err(err).Msg("marker file not archived")
+		}
+	}
+	if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), target, ""); err != nil {
+		log.Error().Err(err).Msg("journal")
+	}
+	ev := log.Info()
+	if result == archive.Failed {
+		ev = log.Warn()
+	}
+	for _, k := range sortedKeys(counts) {
+		ev = ev.Int(k, counts[k])
+	}
+	ev.Str("result", string(result)).Str("archive", target).Msg("file archived")
+	s := Summary{Records: counts}
+	if result == archive.Done {
+		s.Done = 1
+	} else {
+		s.Failed = 1
+	}
+	return s
+}
+
+func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Claimed, target string, result archive.Result, fileErr string, counts map[string]int) error {
+	j := in.s.journal
+	opt := in.readOptions(c)
+	var fileWarnings []archive.Issue
+	if fileErr == "" {
+		if r, err := transform.Open(c.Path, opt); err == nil {
+			for _, p := range r.FileProblems() {
+				fileWarnings = append(fileWarnings, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Code: p.Rule, Text: p.Text})
+			}
+			r.Close()
+		}
+	}
+	anyACK := false
+	j.ACKs(ctx, f.Claim, func(string, string) error { anyACK = true; return io.EOF })
+	if anyACK {
+		if err := archive.WriteAtomic(target+archive.ACKHL7, func(w io.Writer) error {
+			return archive.WriteACKHL7(w, func(yield func(string, string) error) error { return j.ACKs(ctx, f.Claim, yield) })
+		}); err != nil {
+			return err
+		}
+	}
+	head := archive.Head{File: c.Name, Inbox: in.name, SHA256: f.SHA256, Claim: f.Claim, ClaimedAt: f.ClaimedAt,
+		ArchivedAt: in.s.opt.Now().UTC(), Result: result, Error: fileErr, Counts: counts, Warnings: fileWarnings}
+	if err := archive.WriteAtomic(target+archive.ACKJSON, func(w io.Writer) error {
+		return archive.WriteACKJSON(w, head, func(yield func(archive.Record) error) error {
+			return j.Records(ctx, f.Claim, func(r journal.Record) error {
+				errs, warns := split(decodeIssues(r.Problems))
+				return yield(archive.Record{Line: r.Line, PatientID: r.PatientID, VaccinationID: r.VaccinationID, Action: r.Action,
+					MSH10: r.MSH10, Outcome: r.Outcome, Errors: errs, Warnings: warns})
+			})
+		})
+	}); err != nil {
+		return err
+	}
+	if fileErr != "" {
+		return archive.WriteAtomic(target+archive.Error, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "izdrop could not read this file, so none of its records was sent.\n\n%s\n\nFix the file (or its profile in config.toml) and drop it into the inbox again.\n", fileErr)
+			return err
+		})
+	}
+	if counts[string(ack.Rejected)]+counts[string(ack.Invalid)] == 0 {
+		return nil
+	}
+	header, err := transform.HeaderLine(c.Path, opt)
+	if err != nil {
+		return err
+	}
+	return archive.WriteAtomic(target+archive.Rejects, func(w io.Writer) error {
+		return archive.WriteRejects(w, header, opt.Profile.Delimiter, func(yield func([]byte, string) error) error {
+			// Records stream from the journal in line order, which is file
+			// order; their bytes are copied from the file as they were.
+			type row struct {
+				start, end int64
+				errs       string
+			}
+			rows := make(chan row)
+			errc := make(chan error, 1)
+			go func() {
+				defer close(rows)
+				errc <- j.Records(ctx, f.Claim, func(r journal.Record) error {
+					if r.Outcome != string(ack.Rejected) && r.Outcome != string(ack.Invalid) {
+						return nil
+					}
+					rows <- row{r.Start, r.End, rejectText(r)}
+					return nil
+				})
+			}()
+			var cur row
+			err := transform.RawRows(c.Path, opt, func() (int64, int64, bool) {
+				var ok bool
+				cur, ok = <-rows
+				return cur.start, cur.end, ok
+			}, func(raw []byte) error { return yield(raw, cur.errs) })
+			for range rows {
+			}
+			if err != nil {
+				return err
+			}
+			return <-errc
+		})
+	})
+}
+
+func split(is []archive.Issue) (errs, warns []archive.Issue) {
+	for _, i := range is {
+		if i.Severity == "error" {
+			errs = append(errs, i)
+		} else {
+			warns = append(warns, i)
+		}
+	}
+	return errs, warns
+}
+
+// rejectText is the izdrop_errors column: why the row was not stored.
+func rejectText(r journal.Record) string {
+	var parts []string
+	for _, i := range decodeIssues(r.Problems) {
+		if i.Severity != "error" {
+			continue
+		}
+		where := i.Field
+		if i.Column != "" {
+			where = i.Column + " (" + i.Field + ")"
+		}
+		src := ""
+		if i.Source == "registry" {
+			src = "registry: "
+		}
+		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s%s %s: %s", src, where, i.Code, i.Text)))
+	}
+	if len(parts) == 0 {
+		return r.Outcome
+	}
+	return strings.Join(parts, "; ")
+}

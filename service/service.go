@@ -1,0 +1,246 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/izdrop/izdrop/codes"
+	"github.com/izdrop/izdrop/config"
+	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/outbound"
+	"github.com/izdrop/izdrop/sandbox"
+)
+
+// Options are what the service needs besides its configuration.
+type Options struct {
+	Log     zerolog.Logger
+	Version string           // for MSH-3
+	Now     func() time.Time // default time.Now
+}
+
+// Service is izdrop running: inboxes watched or scheduled, files claimed,
+// read, delivered and archived, all journalled.
+type Service struct {
+	cfg     *config.Config
+	opt     Options
+	log     zerolog.Logger
+	journal *journal.Journal
+	codes   *codes.Set
+	sandbox *sandbox.Server
+	clients map[string]*outbound.Client
+	inboxes []*inbox
+
+	// sendCtx outlives a stop request by the shutdown grace, so calls in
+	// flight can finish; stopSending ends it.
+	sendCtx     context.Context
+	stopSending context.CancelFunc
+}
+
+// New opens the journal, starts the embedded sandbox if an inbox uses it and
+// builds one client per endpoint in use. Close releases them.
+func New(cfg *config.Config, opt Options) (*Service, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Service{cfg: cfg, opt: opt, log: opt.Log, clients: map[string]*outbound.Client{}}
+	s.sendCtx, s.stopSending = context.WithCancel(context.Background())
+	var err error
+	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
+		return nil, err
+	}
+	if s.journal, err = journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db")); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Service, error) { s.Close(); return nil, err }
+	for _, name := range cfg.InboxNames() {
+		in := cfg.Inboxes[name]
+		if Embedded(cfg, in.Endpoint) && s.sandbox == nil {
+			if s.sandbox, err = StartSandbox(cfg, s.log); err != nil {
+				return fail(fmt.Errorf("embedded sandbox: %w", err))
+			}
+			s.log.Info().Str("url", s.sandbox.URL()).Msg("embedded sandbox registry started: its page shows what it received")
+		}
+	}
+	for _, name := range cfg.InboxNames() {
+		ic := cfg.Inboxes[name]
+		cl, ok := s.clients[ic.Endpoint]
+		if !ok {
+			sbURL := ""
+			if s.sandbox != nil {
+				sbURL = s.sandbox.URL()
+			}
+			ep, err := OutboundEndpoint(cfg, ic.Endpoint, sbURL)
+			if err != nil {
+				return fail(err)
+			}
+			ep.FailFast = true
+			if cl, err = outbound.New(ep, s.log); err != nil {
+				return fail(err)
+			}
+			s.clients[ic.Endpoint] = cl
+		}
+		in, err := newInbox(s, name, ic, cl)
+		if err != nil {
+			return fail(err)
+		}
+		s.inboxes = append(s.inboxes, in)
+	}
+	return s, nil
+}
+
+// Sandbox is the embedded sandbox, when one runs.
+func (s *Service) Sandbox() *sandbox.Server { return s.sandbox }
+
+// Journal is the service's journal.
+func (s *Service) Journal() *journal.Journal { return s.journal }
+
+// Close stops the clients and the sandbox and closes the journal.
+func (s *Service) Close() {
+	s.stopSending()
+	for _, c := range s.clients {
+		c.Close()
+	}
+	if s.sandbox != nil {
+		s.sandbox.Close()
+	}
+	if s.journal != nil {
+		s.journal.Close()
+	}
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Done, Failed, Pending int // files
+	Records               map[string]int
+}
+
+func (a *Summary) add(b Summary) {
+	a.Done += b.Done
+	a.Failed += b.Failed
+	a.Pending += b.Pending
+	for k, v := range b.Records {
+		if a.Records == nil {
+			a.Records = map[string]int{}
+		}
+		a.Records[k] += v
+	}
+}
+
+// RunOnce processes what is in the inboxes now - files already claimed,
+// then new ones, waiting for files still being written to settle - and
+// returns. Files whose messages could not be delivered stay in work/ and
+// are counted as pending.
+func (s *Service) RunOnce(ctx context.Context) (Summary, error) {
+	var mu sync.Mutex
+	var total Summary
+	defer s.graceOnStop(ctx)()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, in := range s.inboxes {
+		g.Go(func() error {
+			sum, err := in.pass(gctx, true)
+			mu.Lock()
+			total.add(sum.Summary)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return total, err
+}
+
+// Serve runs until ctx ends: each inbox is watched (file events plus a
+// periodic rescan) or, when it has a schedule, processed on it. On stop,
+// no new file or message is started; calls in flight get the shutdown
+// grace to finish, and whatever is unfinished resumes at the next start.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.graceOnStop(ctx)()
+	g, gctx := errgroup.WithContext(ctx)
+	var crons []*cron.Cron
+	for _, in := range s.inboxes {
+		if in.cfg.Schedule != "" {
+			c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(s.cfg.Location()),
+				cron.WithChain(cron.SkipIfStillRunning(cronLogger{in.log})))
+			if _, err := c.AddFunc(in.cfg.Schedule, func() {
+				if _, err := in.pass(gctx, true); err != nil && gctx.Err() == nil {
+					in.log.Error().Err(err).Msg("scheduled run failed")
+				}
+			}); err != nil {
+				return err
+			}
+			c.Start()
+			crons = append(crons, c)
+			in.log.Info().Str("schedule", in.cfg.Schedule).Msg("inbox runs on a schedule")
+			continue
+		}
+		g.Go(func() error { return in.watch(gctx) })
+	}
+	<-gctx.Done()
+	for _, c := range crons {
+		<-c.Stop().Done() // a scheduled run in progress is finished (or left for resume)
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// graceOnStop arranges that, once ctx ends, calls in flight get the
+// shutdown grace to finish before they are cut. The returned func releases
+// the arrangement.
+func (s *Service) graceOnStop(ctx context.Context) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(s.cfg.Service.ShutdownGrace.Duration)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				s.log.Warn().Msg("shutdown grace over: cutting calls in flight (their messages resume at the next start)")
+				s.stopSending()
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
+type cronLogger struct{ log zerolog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) {
+	if msg == "skip" {
+		l.log.Warn().Msg("the previous scheduled run is still going: this one is skipped")
+	}
+}
+
+func (l cronLogger) Error(err error, msg string, kv ...any) { l.log.Error().Err(err).Msg(msg) }
+
+// ensureDir creates an inbox or archive folder, private to the service's
+// user unless it exists already.
+func ensureDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
