@@ -2,9 +2,9 @@ package archive
 
 import (
 	"bufio"
-	"fmt"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"time"
