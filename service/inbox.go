@@ -71,7 +71,11 @@ func (in *inbox) watch(ctx context.Context) error {
 		// Come back soon while something waits: files settling, or
 		// messages the registry did not take yet.
 		soon = nil
-		if sum.waiting > 0 {
+		if !sum.next.IsZero() {
+			// Wake when the first waiting file will have been stable long
+			// enough (a little after, so it has).
+			soon = time.After(max(time.Until(sum.next)+20*time.Millisecond, 20*time.Millisecond))
+		} else if sum.waiting > 0 {
 			soon = time.After(max(in.cfg.StableFor.Duration/4, 100*time.Millisecond))
 		} else if sum.Pending > 0 {
 			soon = time.After(5 * time.Second)
@@ -88,7 +92,8 @@ func (in *inbox) watch(ctx context.Context) error {
 
 type passSummary struct {
 	Summary
-	waiting int // files seen but not yet stable or not yet marked
+	waiting int       // files seen but not yet stable or not yet marked
+	next    time.Time // when the first of them will be stable, if unchanged
 }
 
 // pass processes the inbox once: files already in work/ (resumed after a
@@ -127,8 +132,8 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		if err != nil {
 			return sum, fmt.Errorf("listing %s: %w", in.cfg.Path, err)
 		}
-		ready, waiting := in.tracker.Update(entries, in.s.opt.Now())
-		sum.waiting = waiting
+		ready, waiting, next := in.tracker.UpdateNext(entries, in.s.opt.Now())
+		sum.waiting, sum.next = waiting, next
 		if len(ready) == 0 {
 			if once && waiting > 0 && time.Now().Before(settleUntil) {
 				t := time.NewTimer(max(in.cfg.StableFor.Duration/4, 50*time.Millisecond))

@@ -89,11 +89,23 @@ func MarkerFor(name, marker string) []string {
 // take, oldest first, and how many more are waiting to become stable or to
 // get their marker.
 func (t *Tracker) Update(entries []Entry, now time.Time) (ready []Entry, waiting int) {
+	ready, waiting, _ = t.update(entries, now)
+	return ready, waiting
+}
+
+// UpdateNext is Update that also says when the first waiting file will
+// have been stable long enough, if nothing changes (zero when none waits
+// for stability only).
+func (t *Tracker) UpdateNext(entries []Entry, now time.Time) (ready []Entry, waiting int, next time.Time) {
+	return t.update(entries, now)
+}
+
+func (t *Tracker) update(entries []Entry, now time.Time) (ready []Entry, waiting int, next time.Time) {
 	present := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		present[e.Name] = true
 	}
-	next := make(map[string]observation, len(entries))
+	seen := make(map[string]observation, len(entries))
 	for _, e := range entries {
 		if Ignored(e.Name) || !t.matches(e.Name) {
 			continue
@@ -102,7 +114,7 @@ func (t *Tracker) Update(entries []Entry, now time.Time) (ready []Entry, waiting
 		if !ok || o.size != e.Size || !o.mtime.Equal(e.ModTime) {
 			o = observation{size: e.Size, mtime: e.ModTime, since: now}
 		}
-		next[e.Name] = o
+		seen[e.Name] = o
 		stable := now.Sub(o.since) >= t.rules.StableFor ||
 			t.rules.TrustModTime && now.Sub(e.ModTime) >= t.rules.StableFor
 		marked := t.rules.Marker == ""
@@ -113,16 +125,22 @@ func (t *Tracker) Update(entries []Entry, now time.Time) (ready []Entry, waiting
 			ready = append(ready, e)
 		} else {
 			waiting++
+			if !stable {
+				at := o.since.Add(t.rules.StableFor)
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
+			}
 		}
 	}
-	t.seen = next
+	t.seen = seen
 	sort.Slice(ready, func(i, j int) bool {
 		if !ready[i].ModTime.Equal(ready[j].ModTime) {
 			return ready[i].ModTime.Before(ready[j].ModTime)
 		}
 		return ready[i].Name < ready[j].Name
 	})
-	return ready, waiting
+	return ready, waiting, next
 }
 
 // Forget drops what the tracker knows of a name (after a claim).

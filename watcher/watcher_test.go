@@ -29,8 +29,8 @@ func TestStabilityFiltersAndOrder(t *testing.T) {
 		{".hidden.csv", 1, t0}, {"x.csv.tmp", 1, t0}, {"y.part", 1, t0}, {"~lock.csv", 1, t0},
 		{"notes.txt", 1, t0},
 	}
-	if r, w := tr.Update(list, t0); len(r) != 0 || w != 2 {
-		t.Fatalf("first sight: ready %v, waiting %d", names(r), w)
+	if r, w, next := tr.UpdateNext(list, t0); len(r) != 0 || w != 2 || !next.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("first sight: ready %v, waiting %d, next check %v", names(r), w, next)
 	}
 	// b.csv keeps growing; a.csv does not.
 	list[0].Size = 200

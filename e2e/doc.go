@@ -1,0 +1,5 @@
+// Package e2e holds end-to-end tests that run the izdrop binary as a user
+// would - killed with SIGKILL mid-run, two processes on one inbox - against
+// a sandbox registry started in the test process, which outlives every
+// izdrop process and counts what it received.
+package e2e
