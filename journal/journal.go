@@ -452,3 +452,21 @@ func (j *Journal) OpenMessages(ctx context.Context, claim string) (int, error) {
 	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE claim = ? AND state != ?`, claim, Done).Scan(&n)
 	return n, err
 }
+
+// RecordsByMSH10 returns the records a message carried.
+func (j *Journal) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE msh10 = ? ORDER BY claim, line`, msh10)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -426,3 +426,34 @@ func TestStopLeavesNothingHalfDone(t *testing.T) {
 	}
 	receivedOnce(t, f.sb)
 }
+
+func TestFindByFileVaccinationAndMSH10(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{})
+	s := f.service(t)
+	f.drop(t, "mixed.csv", example(t, "mixed-with-errors.csv"))
+	s.RunOnce(context.Background())
+	var out strings.Builder
+	found, err := service.Find(context.Background(), s.Journal(), "mixed.csv", &out)
+	if err != nil || !found || !strings.Contains(out.String(), "result: failed") || !strings.Contains(out.String(), "1 accepted, 3 invalid") {
+		t.Fatalf("by file: %v %v\n%s", found, err, out.String())
+	}
+	out.Reset()
+	service.Find(context.Background(), s.Journal(), "M-0008-1", &out)
+	text := out.String()
+	if !strings.Contains(text, "outcome: accepted") || !strings.Contains(text, "MSH-10 IZ") || !strings.Contains(text, "MSA|AA|") {
+		t.Fatalf("by vaccination id:\n%s", text)
+	}
+	msh10 := strings.Fields(text[strings.Index(text, "MSH-10 "):])[1]
+	out.Reset()
+	if found, _ := service.Find(context.Background(), s.Journal(), msh10, &out); !found || !strings.Contains(out.String(), "M-0008-1") {
+		t.Fatalf("by MSH-10 %s:\n%s", msh10, out.String())
+	}
+	out.Reset()
+	service.Find(context.Background(), s.Journal(), "M-0008-2", &out)
+	if !strings.Contains(out.String(), "outcome: invalid") || !strings.Contains(out.String(), "lot-missing") {
+		t.Fatalf("invalid record:\n%s", out.String())
+	}
+	if found, _ := service.Find(context.Background(), s.Journal(), "nope", &out); found {
+		t.Error("found something for nope")
+	}
+}
