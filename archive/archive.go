@@ -55,23 +55,32 @@ var sidecars = []string{ACKHL7, ACKJSON, Rejects, Error}
 
 // Reserve picks and reserves the path a file named name will have under
 // root/result/YYYY-MM-DD/: the first candidate (name, then name-1.ext, ...)
-// of which neither the file nor a sidecar exists. The reservation is an
-// empty NAME.ack.json created exclusively, so two processes never pick the
-// same target.
-func Reserve(root string, result Result, day time.Time, name string) (string, error) {
+// of which neither the file nor a sidecar exists. The reservation is a
+// NAME.ack.json created exclusively and naming owner (the claim), so two
+// processes never pick the same target, and the same owner asking again -
+// after a crash between reserving and recording the target - gets its own
+// reservation back instead of a second name.
+func Reserve(root string, result Result, day time.Time, name, owner string) (string, error) {
 	dir := filepath.Join(root, string(result), day.Format("2006-01-02"))
 	if err := mkdirAll(dir); err != nil {
 		return "", err
 	}
 	ext := filepath.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
+	mark := reservation(owner)
 	for i := 0; i < 100000; i++ {
 		cand := name
 		if i > 0 {
 			cand = fmt.Sprintf("%s-%d%s", stem, i, ext)
 		}
 		p := filepath.Join(dir, cand)
-		if exists(p) || anySidecar(p) {
+		if exists(p) {
+			continue
+		}
+		if b, err := os.ReadFile(p + ACKJSON); err == nil && string(b) == mark && owner != "" {
+			return p, nil
+		}
+		if anySidecar(p) {
 			continue
 		}
 		f, err := os.OpenFile(p+ACKJSON, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -81,12 +90,21 @@ func Reserve(root string, result Result, day time.Time, name string) (string, er
 		if err != nil {
 			return "", err
 		}
+		_, werr := f.WriteString(mark)
+		if err := f.Sync(); werr == nil {
+			werr = err
+		}
 		f.Close()
+		if werr != nil {
+			return "", werr
+		}
 		syncDir(dir)
 		return p, nil
 	}
 	return "", fmt.Errorf("archive: no free name for %s in %s", name, dir)
 }
+
+func reservation(owner string) string { return `{"reserved_by": "` + owner + `"}` + "\n" }
 
 func exists(p string) bool {
 	_, err := os.Lstat(p)

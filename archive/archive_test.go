@@ -18,17 +18,17 @@ var day = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func TestReserveNeverClashes(t *testing.T) {
 	root := t.TempDir()
-	p1, err := Reserve(root, Done, day, "visit.csv")
+	p1, err := Reserve(root, Done, day, "visit.csv", "")
 	if err != nil || p1 != filepath.Join(root, "done", "2026-11-25", "visit.csv") {
 		t.Fatalf("%s %v", p1, err)
 	}
-	p2, _ := Reserve(root, Done, day, "visit.csv")
+	p2, _ := Reserve(root, Done, day, "visit.csv", "")
 	if filepath.Base(p2) != "visit-1.csv" {
 		t.Errorf("second reservation %s", p2)
 	}
 	// A file already there (not ours) pushes the name on too.
 	os.WriteFile(filepath.Join(root, "done", "2026-11-25", "visit-2.csv"), nil, 0o600)
-	if p3, _ := Reserve(root, Done, day, "visit.csv"); filepath.Base(p3) != "visit-3.csv" {
+	if p3, _ := Reserve(root, Done, day, "visit.csv", ""); filepath.Base(p3) != "visit-3.csv" {
 		t.Errorf("third reservation %s", p3)
 	}
 	var wg sync.WaitGroup
@@ -38,7 +38,7 @@ func TestReserveNeverClashes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := Reserve(root, Failed, day, "x.csv")
+			p, err := Reserve(root, Failed, day, "x.csv", "")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || seen[p] {
@@ -183,5 +183,20 @@ func TestRejectsNeedARealDelimiter(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteRejects(&b, []byte("a,b"), 0, func(func([]byte, string) error) error { return nil }); err == nil {
 		t.Fatal("a zero delimiter was accepted")
+	}
+}
+
+func TestReserveGivesAnOwnerItsReservationBack(t *testing.T) {
+	root := t.TempDir()
+	p1, _ := Reserve(root, Done, day, "a.csv", "claim-1")
+	again, _ := Reserve(root, Done, day, "a.csv", "claim-1")
+	other, _ := Reserve(root, Done, day, "a.csv", "claim-2")
+	if again != p1 || filepath.Base(other) != "a-1.csv" {
+		t.Fatalf("%s %s %s", p1, again, other)
+	}
+	// Once the file is there, the name is taken even for its owner.
+	os.WriteFile(p1, nil, 0o600)
+	if p, _ := Reserve(root, Done, day, "a.csv", "claim-1"); p == p1 {
+		t.Fatal("a filed name was handed out again")
 	}
 }

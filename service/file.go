@@ -406,7 +406,7 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	}
 	target := f.ArchivePath
 	if f.State != journal.Archiving || target == "" {
-		target, err = archive.Reserve(in.cfg.Archive, result, in.s.opt.Now().In(in.s.cfg.Location()), c.Name)
+		target, err = archive.Reserve(in.cfg.Archive, result, in.s.opt.Now().In(in.s.cfg.Location()), c.Name, f.Claim)
 		if err != nil {
 			log.Error().Err(err).Msg("cannot reserve an archive name")
 			return Summary{Pending: 1}
@@ -436,6 +436,11 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	}
 	if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), target, ""); err != nil {
 		log.Error().Err(err).Msg("journal")
+	}
+	f.State, f.Result, f.ArchivePath = journal.Archived, string(result), target
+	if err := in.src.archived(bg, c, f); err != nil {
+		// Filed locally; the remote copy is returned at the next pass.
+		log.Warn().Err(err).Msg("returning the file to the remote done/failed folder failed; retried at the next pass")
 	}
 	ev := log.Info()
 	if result == archive.Failed {
