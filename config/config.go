@@ -165,8 +165,9 @@ type Inbox struct {
 	// connect logs a warning.
 	InsecureIgnoreHostKey bool `toml:"insecure_ignore_host_key"`
 	// RemoteArchive puts the file and its sidecars back into remote done/ and
-	// failed/ folders, for the EHR side to read.
-	RemoteArchive bool `toml:"remote_archive"`
+	// failed/ folders under the inbox, for the EHR side to read (default
+	// true). With false, a processed file stays in the remote work/ folder.
+	RemoteArchive *bool `toml:"remote_archive"`
 }
 
 // Profile is an export layout, mapped onto the default one.
@@ -341,6 +342,10 @@ func (c *Config) defaults() {
 			if in.Port == 0 {
 				in.Port = 22
 			}
+			if in.RemoteArchive == nil {
+				t := true
+				in.RemoteArchive = &t
+			}
 			if in.KnownHosts == "" {
 				if home, err := os.UserHomeDir(); err == nil {
 					in.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
@@ -512,7 +517,7 @@ func (c *Config) Validate(cs *codes.Set) error {
 		default:
 			add("%s: kind %q: use local or sftp", where, in.Kind)
 		}
-		if in.Kind == "local" && (in.RemoteArchive || in.Host != "") {
+		if in.Kind == "local" && (in.RemoteArchive != nil || in.Host != "") {
 			add("%s: host and remote_archive are sftp settings", where)
 		}
 		for _, p := range in.Patterns {

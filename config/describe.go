@@ -55,7 +55,7 @@ func (c *Config) Describe(w io.Writer) {
 			if in.PasswordEnv != "" || in.PasswordFile != "" {
 				p("password = %s", secretState(in.PasswordEnv, in.PasswordFile))
 			}
-			p("insecure_ignore_host_key = %v\nremote_archive = %v", in.InsecureIgnoreHostKey, in.RemoteArchive)
+			p("insecure_ignore_host_key = %v\nremote_archive = %v", in.InsecureIgnoreHostKey, in.RemoteArchive != nil && *in.RemoteArchive)
 		}
 	}
 	for _, name := range sorted(c.Profiles) {

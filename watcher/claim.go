@@ -108,6 +108,9 @@ func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
 			continue
 		}
 		lower := strings.ToLower(name)
+		if strings.HasSuffix(lower, ".part") || strings.HasSuffix(lower, ".tmp") {
+			continue // a download or copy not finished
+		}
 		if strings.HasSuffix(lower, ".done") || strings.HasSuffix(lower, ".ready") {
 			markers = append(markers, e.Name())
 			continue
