@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -398,3 +399,5 @@ func TestDropToFirstSubmitLatency(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,7 +22,7 @@ type inbox struct {
 	topt    transform.Options
 	client  *outbound.Client
 	tracker *watcher.Tracker
-	work    string
+	src     source
 	log     zerolog.Logger
 	busy    chan struct{} // one pass at a time
 }
@@ -34,19 +33,28 @@ func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*
 		return nil, err
 	}
 	topt.Application = "izdrop " + s.opt.Version
-	if ic.Kind != "local" {
-		return nil, fmt.Errorf("inbox %s: kind %q is not supported by this build", name, ic.Kind)
+	log := s.log.With().Str("inbox", name).Logger()
+	dirs := []string{ic.Archive}
+	if ic.Kind == "local" {
+		dirs = append(dirs, ic.Path)
 	}
-	for _, d := range []string{ic.Path, ic.Archive} {
+	for _, d := range dirs {
 		if err := ensureDir(d); err != nil {
 			return nil, fmt.Errorf("inbox %s: %w", name, err)
 		}
 	}
+	var src source = localSource{ic}
+	if ic.Kind == "sftp" {
+		ss := *s
+		ss.log = log
+		if src, err = newSFTPSource(context.Background(), ic, s.journal, s.cfg.Location(), &ss); err != nil {
+			return nil, fmt.Errorf("inbox %s: %w", name, err)
+		}
+	}
 	return &inbox{
-		s: s, name: name, cfg: ic, topt: topt, client: cl,
-		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: true}),
-		work:    filepath.Join(ic.Path, "work"),
-		log:     s.log.With().Str("inbox", name).Logger(),
+		s: s, name: name, cfg: ic, topt: topt, client: cl, src: src,
+		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime()}),
+		log:     log,
 		busy:    make(chan struct{}, 1),
 	}, nil
 }
@@ -55,8 +63,12 @@ func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*
 // while files wait (for stability, or for the registry), until ctx ends.
 func (in *inbox) watch(ctx context.Context) error {
 	sig := make(chan struct{}, 1)
-	go watcher.Notify(ctx, in.cfg.Path, sig, in.log)
-	in.log.Info().Str("path", in.cfg.Path).Msg("watching inbox")
+	if in.cfg.Kind == "local" {
+		go watcher.Notify(ctx, in.cfg.Path, sig, in.log)
+		in.log.Info().Str("path", in.cfg.Path).Msg("watching inbox")
+	} else {
+		in.log.Info().Str("host", in.cfg.Host).Str("path", in.cfg.Path).Dur("every", in.cfg.Rescan.Duration).Msg("polling remote inbox")
+	}
 	rescan := time.NewTicker(in.cfg.Rescan.Duration)
 	defer rescan.Stop()
 	var soon <-chan time.Time
@@ -110,13 +122,12 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 	var sum passSummary
 	if st, _ := in.client.Breaker(); st == outbound.Open && !once {
 		// Nothing can be delivered now; files stay where they are.
-		claimed, _ := watcher.WorkFiles(in.cfg.Path, in.work, in.cfg.Marker)
-		sum.Pending = len(claimed)
+		sum.Pending = 1
 		return sum, nil
 	}
 	sc := newSched(in.client.Endpoint().Concurrency, 4*in.client.Endpoint().Concurrency)
 	defer sc.close()
-	claimed, err := watcher.WorkFiles(in.cfg.Path, in.work, in.cfg.Marker)
+	claimed, err := in.src.claimed(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -128,7 +139,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 	}
 	settleUntil := time.Now().Add(3*in.cfg.StableFor.Duration + 10*time.Second)
 	for ctx.Err() == nil {
-		entries, err := watcher.ListLocal(in.cfg.Path)
+		entries, err := in.src.list(ctx)
 		if err != nil {
 			return sum, fmt.Errorf("listing %s: %w", in.cfg.Path, err)
 		}
@@ -147,7 +158,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 			break
 		}
 		e := ready[0]
-		c, err := watcher.ClaimLocal(in.cfg.Path, in.work, e.Name, in.cfg.Marker, in.s.opt.Now())
+		c, err := in.src.claim(ctx, e.Name, in.s.opt.Now())
 		in.tracker.Forget(e.Name)
 		if errors.Is(err, watcher.ErrGone) {
 			continue // another izdrop took it

@@ -107,6 +107,9 @@ func (s *Service) Journal() *journal.Journal { return s.journal }
 // Close stops the clients and the sandbox and closes the journal.
 func (s *Service) Close() {
 	s.stopSending()
+	for _, in := range s.inboxes {
+		in.src.close()
+	}
 	for _, c := range s.clients {
 		c.Close()
 	}

@@ -1,0 +1,166 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/izdrop/izdrop/archive"
+	"github.com/izdrop/izdrop/config"
+	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/watcher"
+)
+
+// source is where an inbox's files come from: a local folder or an SFTP
+// server. Either way, files are processed from a local work/ folder.
+type source interface {
+	// claimed returns the files already claimed and ready locally (those a
+	// stop or crash left behind included), oldest claim first.
+	claimed(ctx context.Context) ([]watcher.Claimed, error)
+	// list lists the inbox for the stability tracker.
+	list(ctx context.Context) ([]watcher.Entry, error)
+	// claim takes a ready file and makes it available locally.
+	claim(ctx context.Context, name string, now time.Time) (watcher.Claimed, error)
+	// archived is told when a file has been filed locally.
+	archived(ctx context.Context, c watcher.Claimed, f journal.File) error
+	trustModTime() bool
+	close()
+}
+
+type localSource struct{ in *config.Inbox }
+
+func (l localSource) work() string { return filepath.Join(l.in.Path, "work") }
+
+func (l localSource) claimed(context.Context) ([]watcher.Claimed, error) {
+	return watcher.WorkFiles(l.in.Path, l.work(), l.in.Marker)
+}
+
+func (l localSource) list(context.Context) ([]watcher.Entry, error) {
+	return watcher.ListLocal(l.in.Path)
+}
+
+func (l localSource) claim(_ context.Context, name string, now time.Time) (watcher.Claimed, error) {
+	return watcher.ClaimLocal(l.in.Path, l.work(), name, l.in.Marker, now)
+}
+
+func (l localSource) archived(context.Context, watcher.Claimed, journal.File) error { return nil }
+func (l localSource) trustModTime() bool                                            { return true }
+func (l localSource) close()                                                        {}
+
+// sftpSource claims files on the server (a rename into the remote work/),
+// downloads them into the local archive's work/ folder, and, after they are
+// filed locally, puts them and their sidecars back into the remote done/ or
+// failed/ folders.
+type sftpSource struct {
+	in    *config.Inbox
+	sftp  *watcher.SFTP
+	j     *journal.Journal
+	loc   *time.Location
+	local string // local work folder
+}
+
+func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, loc *time.Location, s *Service) (*sftpSource, error) {
+	cfg := watcher.SFTPConfig{Host: in.Host, Port: in.Port, User: in.User, KeyFile: in.KeyFile, KnownHosts: in.KnownHosts,
+		InsecureIgnoreHostKey: in.InsecureIgnoreHostKey, Path: in.Path, Log: s.log}
+	var err error
+	if in.PasswordEnv != "" || in.PasswordFile != "" {
+		if cfg.Password, err = config.Secret(in.PasswordEnv, in.PasswordFile); err != nil {
+			return nil, fmt.Errorf("sftp password: %w", err)
+		}
+	}
+	if in.PassphraseEnv != "" || in.PassphraseFile != "" {
+		if cfg.Passphrase, err = config.Secret(in.PassphraseEnv, in.PassphraseFile); err != nil {
+			return nil, fmt.Errorf("sftp key passphrase: %w", err)
+		}
+	}
+	c, err := watcher.NewSFTP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// A remote folder that is missing or not writable is an error now, not
+	// a silent no-op later.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.Check(cctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &sftpSource{in: in, sftp: c, j: j, loc: loc, local: filepath.Join(in.Archive, "work")}, nil
+}
+
+func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
+	remote, err := s.sftp.WorkFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rc := range remote {
+		f, err := s.j.GetFile(ctx, rc.ID)
+		switch {
+		case err == nil && f.State == journal.Archived:
+			// Filed locally but not yet returned: a run cut short.
+			c := watcher.Claimed{ID: rc.ID, Name: rc.Name, At: rc.At}
+			if err := s.archived(ctx, c, f); err != nil {
+				return nil, err
+			}
+		case err == nil || errors.Is(err, journal.ErrNotFound):
+			local := filepath.Join(s.local, rc.ID+"--"+rc.Name)
+			if _, err := os.Stat(local); errors.Is(err, os.ErrNotExist) {
+				if err := s.sftp.Download(ctx, rc.Path, local); err != nil {
+					return nil, fmt.Errorf("downloading %s: %w", rc.Name, err)
+				}
+			}
+		default:
+			return nil, err
+		}
+	}
+	return watcher.WorkFiles(s.local, s.local, "")
+}
+
+func (s *sftpSource) list(ctx context.Context) ([]watcher.Entry, error) { return s.sftp.List(ctx) }
+
+func (s *sftpSource) claim(ctx context.Context, name string, now time.Time) (watcher.Claimed, error) {
+	rc, err := s.sftp.Claim(ctx, name, s.in.Marker, now)
+	if err != nil {
+		return watcher.Claimed{}, err
+	}
+	local := filepath.Join(s.local, rc.ID+"--"+rc.Name)
+	if err := s.sftp.Download(ctx, rc.Path, local); err != nil {
+		// The file is safe in the remote work/: the next pass downloads it.
+		return watcher.Claimed{}, fmt.Errorf("downloading %s: %w", name, err)
+	}
+	return watcher.Claimed{ID: rc.ID, Name: rc.Name, Path: local, At: rc.At}, nil
+}
+
+func (s *sftpSource) archived(ctx context.Context, c watcher.Claimed, f journal.File) error {
+	if s.in.RemoteArchive == nil || !*s.in.RemoteArchive {
+		return nil // the original stays in the remote work/ folder
+	}
+	remote, err := s.sftp.WorkFiles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rc := range remote {
+		if rc.ID != c.ID {
+			continue
+		}
+		var sidecars []string
+		for _, suffix := range []string{archive.ACKHL7, archive.ACKJSON, archive.Rejects, archive.Error} {
+			if _, err := os.Stat(f.ArchivePath + suffix); err == nil {
+				sidecars = append(sidecars, f.ArchivePath+suffix)
+			}
+		}
+		day := f.UpdatedAt.In(s.loc)
+		if d, err := time.ParseInLocation("2006-01-02", filepath.Base(filepath.Dir(f.ArchivePath)), s.loc); err == nil {
+			day = d
+		}
+		_, err := s.sftp.Return(ctx, rc, f.Result, day, filepath.Base(f.ArchivePath), sidecars)
+		return err
+	}
+	return nil
+}
+
+func (s *sftpSource) trustModTime() bool { return false }
+func (s *sftpSource) close()             { s.sftp.Close() }
