@@ -176,3 +176,51 @@ password_env = "IZDROP_TEST_UNSET"
 		}
 	}
 }
+
+func TestSchedulesAndSFTPSettings(t *testing.T) {
+	ok := minimal + `
+[inboxes.b]
+path = "b"
+site = "s"
+schedule = "CRON_TZ=America/Los_Angeles 30 1 * * *"
+
+[inboxes.r]
+kind = "sftp"
+host = "sftp.example"
+user = "u"
+key_file = "id"
+known_hosts = "kh"
+path = "/exports"
+archive = "ra"
+site = "s"
+`
+	c, err := Parse([]byte(ok), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(codes.Embedded()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Inboxes["r"]
+	if r.Port != 22 || r.RemoteArchive == nil || !*r.RemoteArchive || !filepath.IsAbs(r.KnownHosts) || r.Path != "/exports" {
+		t.Errorf("sftp defaults: %+v", r)
+	}
+	bad := minimal + `
+[inboxes.b]
+path = "b"
+site = "s"
+schedule = "CRON_TZ=Mars/Olympus 30 1 * * *"
+
+[inboxes.r]
+kind = "sftp"
+path = "/x"
+site = "s"
+`
+	c, _ = Parse([]byte(bad), "c.toml")
+	err = c.Validate(codes.Embedded())
+	for _, want := range []string{"Mars/Olympus", "needs host and user", "key_file, password_env or password_file", "needs archive"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q: %v", want, err)
+		}
+	}
+}
