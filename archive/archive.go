@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/izdrop/izdrop/internal/durable"
 )
 
 // Result is where a file goes.
@@ -98,7 +100,7 @@ func Reserve(root string, result Result, day time.Time, name, owner string) (str
 		if werr != nil {
 			return "", werr
 		}
-		syncDir(dir)
+		durable.SyncDir(dir)
 		return p, nil
 	}
 	return "", fmt.Errorf("archive: no free name for %s in %s", name, dir)
@@ -127,35 +129,10 @@ func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
 // it into place (replacing an earlier version of the same sidecar, or the
 // reservation), mode 0600.
 func WriteAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := mkdirAll(dir); err != nil {
+	if err := mkdirAll(filepath.Dir(path)); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return durable.WriteFile(path, 0o600, write)
 }
 
 // ErrExists is returned when a move's destination exists.
@@ -187,8 +164,8 @@ func Move(src, dst string) error {
 		return err
 	}
 	os.Chmod(dst, 0o600)
-	syncDir(filepath.Dir(dst))
-	syncDir(filepath.Dir(src))
+	durable.SyncDir(filepath.Dir(dst))
+	durable.SyncDir(filepath.Dir(src))
 	return nil
 }
 
@@ -232,11 +209,4 @@ func copyMove(src, dst string) error {
 		return err
 	}
 	return os.Remove(src)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/izdrop/izdrop/internal/durable"
 )
 
 // ImportReport says what an import changed.
@@ -152,10 +155,10 @@ func Import(path, dir string, current *Set, force bool, now time.Time) (ImportRe
 	// The table first, the manifest that points at it last: a crash in
 	// between leaves the old manifest, whose hash no longer matches, and
 	// Load reports it rather than mixing tables silently.
-	if err := writeAtomic(filepath.Join(dir, file), out.Bytes()); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, file), 0o600, func(w io.Writer) error { _, err := w.Write(out.Bytes()); return err }); err != nil {
 		return rep, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "manifest.tsv"), mf.Bytes()); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, "manifest.tsv"), 0o600, func(w io.Writer) error { _, err := w.Write(mf.Bytes()); return err }); err != nil {
 		return rep, err
 	}
 	rep.Written = filepath.Join(dir, file)
@@ -268,28 +271,4 @@ func exportLine(f []string, ours bool) (exportRow, string, error) {
 		return exportRow{key: f[0] + "|" + f[2] + "|" + f[4], status: f[6], date: f[7], cols: []string{f[0], f[2], f[4], f[6], f[5], f[7]}}, "PRODUCTS", nil
 	}
 	return exportRow{}, "", fmt.Errorf("not a row of a CDC CVX, MVX or TRADENAME export (%d columns)", len(f))
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

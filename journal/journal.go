@@ -392,7 +392,11 @@ func (j *Journal) Records(ctx context.Context, claim string, fn func(Record) err
 // RecordsByVaccination returns every journalled record with a vaccination
 // id, newest claim first.
 func (j *Journal) RecordsByVaccination(ctx context.Context, vaccinationID string) ([]Record, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE vaccination_id = ? ORDER BY claim DESC, line`, vaccinationID)
+	return j.records(ctx, `SELECT `+recordCols+` FROM records WHERE vaccination_id = ? ORDER BY claim DESC, line`, vaccinationID)
+}
+
+func (j *Journal) records(ctx context.Context, query string, args ...any) ([]Record, error) {
+	rows, err := j.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -455,18 +459,5 @@ func (j *Journal) OpenMessages(ctx context.Context, claim string) (int, error) {
 
 // RecordsByMSH10 returns the records a message carried.
 func (j *Journal) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE msh10 = ? ORDER BY claim, line`, msh10)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Record
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return j.records(ctx, `SELECT `+recordCols+` FROM records WHERE msh10 = ? ORDER BY claim, line`, msh10)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/izdrop/izdrop/internal/durable"
 )
 
 // ErrGone is returned when a file to claim is no longer there: another
@@ -70,8 +72,8 @@ func ClaimLocal(inbox, work, name, marker string, now time.Time) (Claimed, error
 		return Claimed{}, fmt.Errorf("claiming %s: %w", name, err)
 	}
 	c.Markers = claimMarkers(inbox, work, id, name, marker)
-	syncDir(work)
-	syncDir(inbox)
+	durable.SyncDir(work)
+	durable.SyncDir(inbox)
 	return c, nil
 }
 
@@ -163,12 +165,4 @@ func Lock(path string) (unlock func(), ok bool, err error) {
 		return nil, false, nil
 	}
 	return func() { f.Close() }, true, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
