@@ -85,10 +85,9 @@ func (in *inbox) watch(ctx context.Context) error {
 		soon = nil
 		if !sum.next.IsZero() {
 			// Wake when the first waiting file will have been stable long
-			// enough (a little after, so it has).
+			// enough (a little after, so it has). Files waiting only for
+			// their marker wait for an event or the rescan.
 			soon = time.After(max(time.Until(sum.next)+20*time.Millisecond, 20*time.Millisecond))
-		} else if sum.waiting > 0 {
-			soon = time.After(max(in.cfg.StableFor.Duration/4, 100*time.Millisecond))
 		} else if sum.Pending > 0 {
 			soon = time.After(5 * time.Second)
 		}
