@@ -122,15 +122,22 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		<-c.sem
 		if err == nil {
 			a, perr := ack.Parse([]byte(text))
-			if perr == nil {
+			switch {
+			case perr != nil:
+				err = fmt.Errorf("%w: %w", ErrBadResponse, perr)
+			case a.ControlID != "" && a.ControlID != msh10:
+				// An answer to another message (a proxy or registry mix-up)
+				// says nothing about this one: it is not recorded as its
+				// outcome, and the message is sent again with its MSH-10.
+				err = fmt.Errorf("%w: the ACK answers MSH-10 %q, not %q", ErrBadResponse, a.ControlID, msh10)
+			default:
 				c.br.success(trial)
-				if a.ControlID != msh10 {
-					c.log.Warn().Str("msh10", msh10).Str("msa2", a.ControlID).Msg("the ACK answers another control id")
+				if a.ControlID == "" {
+					c.log.Warn().Str("msh10", msh10).Msg("the ACK names no control id (MSA-2 empty); taken as this message's answer")
 				}
 				c.count(func(s *Stats) { s.Delivered++ })
 				return Delivery{ACK: a, Outcome: a.Outcome, Attempts: attempt, Elapsed: time.Since(start)}, nil
 			}
-			err = fmt.Errorf("%w: %w", ErrBadResponse, perr)
 		}
 		if ctx.Err() != nil {
 			c.br.abandon(trial)

@@ -210,6 +210,8 @@ func transientFailures(t *testing.T, codec outbound.Codec) {
 		{"503", sandbox.Faults{Rate503: 1}},
 		{"UnknownFault", sandbox.Faults{RateUnknown: 1}},
 		{"dropped connection", sandbox.Faults{RateDrop: 1}},
+		// An ACK naming another MSH-10 is no answer to this message.
+		{"ACK for another message", sandbox.Faults{RateMisdirected: 1}},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			e := start(t, codec, f.faults, func(ep *outbound.Endpoint) { ep.BreakerFailures = 100 })
@@ -228,6 +230,9 @@ func transientFailures(t *testing.T, codec outbound.Codec) {
 			// Every try carried the same message: the registry stored one dose.
 			if !e.sb.HasDose("DEMOORG", "VT1") || e.sb.Stats().Stored != 1 || e.sb.Stats().Duplicates != 0 {
 				t.Errorf("stats %+v", e.sb.Stats())
+			}
+			if d.ACK == nil || d.ACK.ControlID != "T1" {
+				t.Errorf("the outcome came from an ACK for %+v", d.ACK)
 			}
 		})
 	}

@@ -22,7 +22,7 @@
 //
 // For tests and benchmarks it can be slow or flaky - fixed and random
 // latency, a share of calls answered with HTTP 503 or UnknownFault,
-// connections dropped mid-answer - set by Options or at run time with
+// connections dropped mid-answer, ACKs naming another message - set by Options or at run time with
 // SetFaults. It shows what it received at / (HTML) and /status.json; those
 // pages carry ids, codes and outcomes, never a patient's name, birth date,
 // address or phone number.

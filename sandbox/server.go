@@ -37,6 +37,9 @@ type Faults struct {
 	Rate503     float64       // answered HTTP 503
 	RateUnknown float64       // answered with an UnknownFault
 	RateDrop    float64       // processed, then the connection is dropped mid-answer
+	// RateMisdirected is the share of submissions answered, unprocessed,
+	// with an AA whose MSA-2 names another message: a mixed-up answer.
+	RateMisdirected float64
 }
 
 // Options configure a sandbox.
@@ -127,6 +130,7 @@ type Stats struct {
 	Injected503  int64                 `json:"injected_503"`
 	InjectedUF   int64                 `json:"injected_unknown_faults"`
 	Dropped      int64                 `json:"dropped_connections"`
+	Misdirected  int64                 `json:"misdirected_acks"`
 	MaxInFlight  int64                 `json:"max_calls_in_flight"`
 	Connections  int64                 `json:"connections"`
 	Handshakes   int64                 `json:"tls_handshakes"`
@@ -353,7 +357,7 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 		if f.Jitter > 0 {
 			delay += time.Duration(s.rnd.Float64() * float64(f.Jitter))
 		}
-		roll503, rollUF, rollDrop := s.rnd.Float64(), s.rnd.Float64(), s.rnd.Float64()
+		roll503, rollUF, rollDrop, rollMis := s.rnd.Float64(), s.rnd.Float64(), s.rnd.Float64(), s.rnd.Float64()
 		s.mu.Unlock()
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -413,6 +417,11 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 				}
 				s.fault(w, c, "Sender", "MessageTooLargeFault", "20", "Message too large", detail, []int{len(msg), s.opt.MaxMessageBytes})
 				return
+			}
+			if rollMis < f.RateMisdirected {
+				s.count(func(st *Stats) { st.Misdirected++ })
+				answer = s.response(c, c.submitResp, c.submitResult, misdirectedACK(s.opt.Now(), msg))
+				break
 			}
 			answer = s.response(c, c.submitResp, c.submitResult, s.process(c.name, []byte(msg)))
 		default:
@@ -609,6 +618,18 @@ func errString(err error) string {
 }
 
 var ackSeq atomic.Int64
+
+// misdirectedACK is an AA for another message than msg: its MSA-2 is not
+// msg's MSH-10.
+func misdirectedACK(now time.Time, msg string) string {
+	m, err := hl7.Parse([]byte(msg))
+	if err != nil || len(m.Segments) == 0 || len(m.Segments[0].Fields) < 10 {
+		return buildACK(now, nil, "AA", nil)
+	}
+	other := m.Segments[0].Get(10, 1) + "X"
+	m.Segments[0].Fields[9] = hl7.Field{hl7.Rep{hl7.Comp{other}}}
+	return buildACK(now, m, "AA", nil)
+}
 
 // buildACK writes an ACK^V04 in CAIR2's style.
 func buildACK(now time.Time, m *hl7.Message, code string, fs []finding) string {
