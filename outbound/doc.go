@@ -15,8 +15,8 @@
 // Delivery (Client.Deliver) applies the policy per outcome class:
 //   - an ACK is final, whatever it says; a MessageTooLargeFault is a final
 //     rejection. Neither is ever sent again.
-//   - UnknownFault, HTTP 5xx, timeouts, resets and unreadable answers are
-//     transient: retried with exponential backoff and full jitter, with the
+//   - UnknownFault, HTTP 5xx, timeouts, resets, unreadable answers and ACKs
+//     whose MSA-2 names another message are transient: retried with exponential backoff and full jitter, with the
 //     same bytes (so the same MSH-10), within a time budget and an attempt
 //     cap. A run of them opens the endpoint's circuit breaker.
 //   - SecurityFault, UnsupportedOperationFault and HTTP 4xx mean the
