@@ -430,8 +430,9 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	}
 	for _, m := range c.Markers {
 		_, orig, _, _ := watcher.ParseClaimName(filepath.Base(m))
-		if err := archive.Move(m, filepath.Join(filepath.Dir(target), strings.TrimPrefix(orig, c.Name+"."))); err != nil && !errors.Is(err, archive.ErrExists) {
-			log.Warn().Err(err).Msg("marker file not archived")
+		to := filepath.Join(filepath.Dir(target), watcher.MarkerRenamed(c.Name, orig, filepath.Base(target)))
+		if err := archive.Move(m, to); err != nil {
+			log.Warn().Err(err).Str("marker", orig).Msg("marker file not archived; it stays in work/")
 		}
 	}
 	if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), target, ""); err != nil {

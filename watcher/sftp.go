@@ -480,6 +480,9 @@ func (s *SFTP) Download(ctx context.Context, remote, local string) error {
 	})
 }
 
+// maxReturnNames bounds the search for a free name in a remote day folder.
+const maxReturnNames = 10000
+
 // Return moves a processed file from the remote work/ folder into the
 // remote done/ or failed/ day folder, uploading its sidecars first, so the
 // EHR side can read the ACKs. name is the archived file's name; a name
@@ -496,14 +499,24 @@ func (s *SFTP) Return(ctx context.Context, rc RemoteClaim, result string, day ti
 		}
 		ext := path.Ext(name)
 		stem := strings.TrimSuffix(name, ext)
-		for i := 0; ; i++ {
+		dst = ""
+		for i := 0; dst == ""; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if i >= maxReturnNames {
+				return fmt.Errorf("sftp: no free name for %s in %s after %d tries", name, dir, i)
+			}
 			cand := name
 			if i > 0 {
 				cand = fmt.Sprintf("%s-%d%s", stem, i, ext)
 			}
-			if _, err := c.Lstat(path.Join(dir, cand)); errors.Is(err, os.ErrNotExist) {
+			_, err := c.Lstat(path.Join(dir, cand))
+			switch {
+			case errors.Is(err, os.ErrNotExist):
 				dst = path.Join(dir, cand)
-				break
+			case err != nil:
+				return err // the connection, most likely: do reconnects
 			}
 		}
 		for _, sc := range sidecars {
@@ -521,9 +534,10 @@ func (s *SFTP) Return(ctx context.Context, rc RemoteClaim, result string, day ti
 	}
 	for _, m := range rc.Markers {
 		_, orig, _, _ := ParseClaimName(path.Base(m))
-		s.do(ctx, func(c *sftp.Client) error {
-			return c.Rename(m, dst+strings.TrimPrefix(orig, rc.Name))
-		})
+		to := path.Join(path.Dir(dst), MarkerRenamed(rc.Name, orig, path.Base(dst)))
+		if err := s.do(ctx, func(c *sftp.Client) error { return c.Rename(m, to) }); err != nil {
+			s.cfg.Log.Warn().Str("file", rc.Name).Err(err).Msg("sftp: marker file not returned; it stays in the remote work/ folder")
+		}
 	}
 	return dst, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -231,5 +232,60 @@ func TestValidName(t *testing.T) {
 		if validName(n) != nil {
 			t.Errorf("%q refused", n)
 		}
+	}
+}
+
+// Return looks for a free name in a crowded day folder while the connection
+// drops: it reconnects and ends, or gives up when its context ends, rather
+// than spinning on "connection lost".
+func TestSFTPReturnSurvivesADropWhileLookingForAName(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	inbox := t.TempDir()
+	os.WriteFile(filepath.Join(inbox, "a.csv"), []byte("x\n"), 0o600)
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	dd := filepath.Join(inbox, "done", "2026-11-25")
+	os.MkdirAll(dd, 0o700)
+	os.WriteFile(filepath.Join(dd, "a.csv"), nil, 0o600)
+	const taken = 600
+	for i := 1; i < taken; i++ {
+		os.WriteFile(filepath.Join(dd, fmt.Sprintf("a-%d.csv", i)), nil, 0o600)
+	}
+	s := newSFTP(t, srv, inbox, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rc, err := s.Claim(ctx, "a.csv", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetDelay(time.Millisecond)
+	type result struct {
+		dst string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { dst, err := s.Return(ctx, rc, "done", day, "a.csv", nil); done <- result{dst, err} }()
+	time.Sleep(100 * time.Millisecond)
+	srv.DropAll()
+	select {
+	case r := <-done:
+		if r.err != nil || filepath.Base(r.dst) != fmt.Sprintf("a-%d.csv", taken) {
+			t.Fatalf("returned to %q: %v", r.dst, r.err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dd, filepath.Base(r.dst))); err != nil || string(b) != "x\n" {
+			t.Errorf("returned file %q %v", b, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Return still running 10 s after its context ended")
+	}
+	// With the context ended, Return gives up at once.
+	os.WriteFile(filepath.Join(inbox, "b.csv"), []byte("y\n"), 0o600)
+	rc, err = s.Claim(context.Background(), "b.csv", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := s.Return(ended, rc, "done", day, "b.csv", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Return with an ended context: %v", err)
 	}
 }

@@ -85,6 +85,20 @@ func MarkerFor(name, marker string) []string {
 	return []string{name + "." + marker, strings.TrimSuffix(name, ext) + "." + marker}
 }
 
+// MarkerRenamed returns the name a marker gets when its data file, first
+// called name, is filed as newName: NAME.done stays newName.done, the
+// stem form (a.done for a.csv) stays in the stem form of newName.
+func MarkerRenamed(name, marker, newName string) string {
+	if rest, ok := strings.CutPrefix(marker, name); ok && strings.HasPrefix(rest, ".") {
+		return newName + rest
+	}
+	stem := strings.TrimSuffix(name, filepath.Ext(name))
+	if rest, ok := strings.CutPrefix(marker, stem); ok && strings.HasPrefix(rest, ".") {
+		return strings.TrimSuffix(newName, filepath.Ext(newName)) + rest
+	}
+	return newName + "." + marker // not a marker of name: keep it whole, beside it
+}
+
 // Update takes a fresh listing at time now and returns the files ready to
 // take, oldest first, and how many more are waiting to become stable or to
 // get their marker.

@@ -158,3 +158,18 @@ func TestNotifySignalsOnNewFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkerRenamedFollowsItsFile(t *testing.T) {
+	for _, c := range []struct{ name, marker, newName, want string }{
+		{"a.csv", "a.csv.done", "a.csv", "a.csv.done"},
+		{"a.csv", "a.csv.done", "a-1.csv", "a-1.csv.done"},
+		{"a.csv", "a.done", "a.csv", "a.done"},
+		{"a.csv", "a.ready", "a-2.csv", "a-2.ready"},
+		{"export", "export.done", "export-1", "export-1.done"},
+		{"a.csv", "b.done", "a.csv", "a.csv.b.done"},
+	} {
+		if got := MarkerRenamed(c.name, c.marker, c.newName); got != c.want {
+			t.Errorf("MarkerRenamed(%q, %q, %q) = %q, want %q", c.name, c.marker, c.newName, got, c.want)
+		}
+	}
+}
