@@ -18,12 +18,13 @@
 // a second add of a stored dose is answered as a duplicate. A message
 // received again with the same MSH-10 and content (a retry after a lost
 // answer) gets its first ACK again and changes nothing: it is counted as a
-// resend.
+// resend. One with a known MSH-10 but other content is processed as new and
+// counted as a reused control id - a sender's bug the tests look for.
 //
 // For tests and benchmarks it can be slow or flaky - fixed and random
 // latency, a share of calls answered with HTTP 503 or UnknownFault,
-// connections dropped mid-answer, ACKs naming another message - set by Options or at run time with
-// SetFaults. It shows what it received at / (HTML) and /status.json; those
-// pages carry ids, codes and outcomes, never a patient's name, birth date,
-// address or phone number.
+// connections dropped mid-answer, ACKs naming another message - set by
+// Options or at run time with SetFaults. It shows what it received at /
+// (HTML) and /status.json; those pages carry ids, codes and outcomes, never
+// a patient's name, birth date, address or phone number.
 package sandbox

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/izdrop/izdrop/ack"
+	"github.com/izdrop/izdrop/hl7"
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/sandbox"
 )
@@ -123,7 +124,11 @@ func TestSampleVXUsGetAnACK(t *testing.T) {
 	for _, f := range files {
 		name := filepath.Base(f)
 		raw, _ := os.ReadFile(f)
-		d, err := c.Deliver(context.Background(), "x", raw)
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		d, err := c.Deliver(context.Background(), m.Segments[0].Get(10, 1), raw)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -252,8 +257,13 @@ func TestUpdatesDeletesDuplicatesAndResends(t *testing.T) {
 	if a := send("D2", "V9", "D"); a.Outcome != ack.Rejected {
 		t.Fatalf("second delete: %+v", a)
 	}
+	// A known MSH-10 with other content is no retry: it is processed, and
+	// counted as a reused control id.
+	if a := send("A1", "V10", "A"); a.Outcome != ack.Accepted || !s.HasDose("ORG", "V10") {
+		t.Fatalf("reused MSH-10: %+v", a)
+	}
 	st := s.Stats()
-	if st.Resends != 1 || st.Duplicates != 1 || st.Deleted != 1 || st.Stored != 1 {
+	if st.Resends != 1 || st.Duplicates != 1 || st.Deleted != 1 || st.Stored != 2 || st.ReusedControlIDs != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

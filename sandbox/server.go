@@ -122,18 +122,21 @@ type Stats struct {
 	ByOutcome    map[ack.Outcome]int64 `json:"by_outcome"`
 	Resends      int64                 `json:"resends"`
 	Duplicates   int64                 `json:"duplicates"`
-	Stored       int64                 `json:"doses_stored"`
-	Deleted      int64                 `json:"doses_deleted"`
-	Security     int64                 `json:"security_faults"`
-	TooLarge     int64                 `json:"too_large_faults"`
-	Unsupported  int64                 `json:"unsupported_faults"`
-	Injected503  int64                 `json:"injected_503"`
-	InjectedUF   int64                 `json:"injected_unknown_faults"`
-	Dropped      int64                 `json:"dropped_connections"`
-	Misdirected  int64                 `json:"misdirected_acks"`
-	MaxInFlight  int64                 `json:"max_calls_in_flight"`
-	Connections  int64                 `json:"connections"`
-	Handshakes   int64                 `json:"tls_handshakes"`
+	// ReusedControlIDs counts messages whose MSH-10 came before with other
+	// content: a sender's bug (a retry must carry the same bytes).
+	ReusedControlIDs int64 `json:"reused_control_ids"`
+	Stored           int64 `json:"doses_stored"`
+	Deleted          int64 `json:"doses_deleted"`
+	Security         int64 `json:"security_faults"`
+	TooLarge         int64 `json:"too_large_faults"`
+	Unsupported      int64 `json:"unsupported_faults"`
+	Injected503      int64 `json:"injected_503"`
+	InjectedUF       int64 `json:"injected_unknown_faults"`
+	Dropped          int64 `json:"dropped_connections"`
+	Misdirected      int64 `json:"misdirected_acks"`
+	MaxInFlight      int64 `json:"max_calls_in_flight"`
+	Connections      int64 `json:"connections"`
+	Handshakes       int64 `json:"tls_handshakes"`
 }
 
 // Start listens and serves until Close.
@@ -521,12 +524,15 @@ func (s *Server) process(codec string, raw []byte) string {
 	hash := sha256.Sum256(raw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rp, ok := s.byMSH10[facility+"|"+msh10]; ok && rp.hash == hash && msh10 != "" {
-		// A retry of a message already processed: same answer, no change.
-		s.stats.Resends++
-		s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
-		s.stats.Messages++
-		return rp.ack
+	if rp, ok := s.byMSH10[facility+"|"+msh10]; ok && msh10 != "" {
+		if rp.hash == hash {
+			// A retry of a message already processed: same answer, no change.
+			s.stats.Resends++
+			s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
+			s.stats.Messages++
+			return rp.ack
+		}
+		s.stats.ReusedControlIDs++ // processed as a new message, as a registry would
 	}
 	c := &checker{cs: s.opt.Codes, now: now, loc: s.opt.Location, m: m}
 	c.check()
