@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	outcome   TEXT NOT NULL DEFAULT '',
 	attempts  INTEGER NOT NULL DEFAULT 0,
 	ack       TEXT NOT NULL DEFAULT '',
+	raw       BLOB NOT NULL DEFAULT x'',
 	sent_at   TEXT NOT NULL DEFAULT '',
 	done_at   TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (claim, seq)
@@ -108,11 +109,39 @@ func Open(path string) (*Journal, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	if _, err := db.Exec(schema); err != nil {
+	err = setUp(db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	return &Journal{db: db}, nil
+}
+
+// setUp creates the schema, or brings a journal written by an earlier
+// izdrop to it, in one write transaction taken before anything is read: two
+// processes starting at once would otherwise both read "no table yet" and
+// one would fail its write ("database is locked") instead of waiting.
+func setUp(db *sql.DB) error {
+	tx, err := db.Begin() // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	var hasRaw int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'raw'`).Scan(&hasRaw); err != nil {
+		return err
+	}
+	if hasRaw == 0 {
+		// Messages started before raw bytes were kept are encoded again
+		// from their file when resent (see the service).
+		if _, err := tx.Exec(`ALTER TABLE messages ADD COLUMN raw BLOB NOT NULL DEFAULT x''`); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // Close closes the journal.
@@ -155,11 +184,15 @@ type Message struct {
 	Seq      int
 	MSH10    string // empty when nothing was sent (every record invalid or already accepted)
 	MSH7     time.Time
-	Lines    []int // the lines (records) the VXU carries
+	Lines    []int  // the lines (records) the VXU carries
+	Raw      []byte // the VXU as first sent: a resend sends these bytes
 	State    string
 	Outcome  string
 	Attempts int
 	ACK      string
+	// Site and PatientID are the patient's, from the message's records
+	// (read only).
+	Site, PatientID string
 }
 
 // Record is one row of a file.
@@ -232,9 +265,18 @@ func (j *Journal) SetFileHash(ctx context.Context, claim, sha string, size int64
 	return err
 }
 
+// FilesInState returns an inbox's files in a state, oldest claim first.
+func (j *Journal) FilesInState(ctx context.Context, inbox, state string) ([]File, error) {
+	return j.files(ctx, `SELECT `+fileCols+` FROM files WHERE inbox = ? AND state = ? ORDER BY claim`, inbox, state)
+}
+
 // FilesByName returns the files with a given original name, newest first.
 func (j *Journal) FilesByName(ctx context.Context, name string) ([]File, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE name = ? ORDER BY claimed_at DESC`, name)
+	return j.files(ctx, `SELECT `+fileCols+` FROM files WHERE name = ? ORDER BY claimed_at DESC`, name)
+}
+
+func (j *Journal) files(ctx context.Context, query string, args ...any) ([]File, error) {
+	rows, err := j.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -250,30 +292,81 @@ func (j *Journal) FilesByName(ctx context.Context, name string) ([]File, error) 
 	return out, rows.Err()
 }
 
-// GetMessage returns a message of a file.
-func (j *Journal) GetMessage(ctx context.Context, claim string, seq int) (Message, error) {
+const messageCols = `m.claim, m.seq, m.msh10, m.msh7, m.lines, m.raw, m.state, m.outcome, m.attempts, m.ack,
+	COALESCE((SELECT r.site FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), ''),
+	COALESCE((SELECT r.patient_id FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), '')`
+
+func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var msh10 sql.NullString
 	var msh7, lines string
-	err := j.db.QueryRowContext(ctx, `SELECT claim, seq, msh10, msh7, lines, state, outcome, attempts, ack FROM messages WHERE claim = ? AND seq = ?`, claim, seq).
-		Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.State, &m.Outcome, &m.Attempts, &m.ACK)
+	err := sc.Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.Raw, &m.State, &m.Outcome, &m.Attempts, &m.ACK, &m.Site, &m.PatientID)
+	m.MSH10, m.MSH7, m.Lines = msh10.String, parseTime(msh7), decodeLines(lines)
+	return m, err
+}
+
+// GetMessage returns a message of a file.
+func (j *Journal) GetMessage(ctx context.Context, claim string, seq int) (Message, error) {
+	m, err := scanMessage(j.db.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.claim = ? AND m.seq = ?`, claim, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
 	if err != nil {
 		return Message{}, err
 	}
-	m.MSH10, m.MSH7, m.Lines = msh10.String, parseTime(msh7), decodeLines(lines)
 	return m, nil
+}
+
+// LinesIn counts a file's journalled records from line first to line last.
+func (j *Journal) LinesIn(ctx context.Context, claim string, first, last int) (int, error) {
+	var n int
+	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE claim = ? AND line BETWEEN ? AND ?`, claim, first, last).Scan(&n)
+	return n, err
+}
+
+// SendingMessages returns a file's messages started but not answered, in
+// message order.
+func (j *Journal) SendingMessages(ctx context.Context, claim string) ([]Message, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.claim = ? AND m.state = ? ORDER BY m.seq`, claim, Sending)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MessageSpan returns the first and last line and the number of records
+// a started message holds (all of them: sent, invalid, already accepted).
+func (j *Journal) MessageSpan(ctx context.Context, claim string, seq int) (first, last, n int, err error) {
+	err = j.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(line), 0), COALESCE(MAX(line), 0), COUNT(*) FROM records WHERE claim = ? AND seq = ?`, claim, seq).
+		Scan(&first, &last, &n)
+	return first, last, n, err
 }
 
 // ErrDuplicateControlID is returned when a new MSH-10 is already taken.
 var ErrDuplicateControlID = errors.New("journal: MSH-10 already used")
 
+// ErrLinesTaken is returned when a new message would hold a line that
+// another message of the file holds already: the file no longer reads as
+// it did when that message was started (its profile, the code tables or
+// izdrop changed), and sending would send those records twice.
+var ErrLinesTaken = errors.New("journal: lines already in another message of the file")
+
 // StartMessage commits a message and its records before anything is sent.
 // With state Sending the message will be sent (and resent after a crash)
-// with m's MSH-10, MSH-7 and lines; with state Done it is complete already
-// (nothing to send). A message already started is left as it is.
+// with m's MSH-10, MSH-7, lines and raw bytes; with state Done it is
+// complete already (nothing to send). A message already started is left as
+// it is. recs must be the message's records in line order; if another
+// message of the file holds a line in their span, nothing is written and
+// ErrLinesTaken is returned.
 func (j *Journal) StartMessage(ctx context.Context, m Message, recs []Record) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -288,8 +381,22 @@ func (j *Journal) StartMessage(ctx context.Context, m Message, recs []Record) er
 	if !m.MSH7.IsZero() {
 		msh7 = m.MSH7.Format(time.RFC3339Nano)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages(claim, seq, msh10, msh7, lines, state, outcome, sent_at) VALUES(?,?,?,?,?,?,?,?)
-		ON CONFLICT(claim, seq) DO NOTHING`, m.Claim, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, now())
+	if len(recs) > 0 {
+		var taken int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE claim = ? AND line BETWEEN ? AND ? AND seq != ?`,
+			m.Claim, recs[0].Line, recs[len(recs)-1].Line, m.Seq).Scan(&taken); err != nil {
+			return err
+		}
+		if taken > 0 {
+			return ErrLinesTaken
+		}
+	}
+	raw := m.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages(claim, seq, msh10, msh7, lines, raw, state, outcome, sent_at) VALUES(?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(claim, seq) DO NOTHING`, m.Claim, m.Seq, msh10, msh7, encodeLines(m.Lines), raw, m.State, m.Outcome, now())
 	if err != nil {
 		if isUnique(err) {
 			return ErrDuplicateControlID
@@ -313,7 +420,7 @@ func (j *Journal) StartMessage(ctx context.Context, m Message, recs []Record) er
 type Outcome struct {
 	Line     int
 	Outcome  string
-	Problems string // JSON
+	Problems string // JSON array, appended to the problems recorded at the start
 	Stored   bool   // the registry now holds this content: remember it as accepted
 }
 
@@ -331,7 +438,11 @@ func (j *Journal) FinishMessage(ctx context.Context, claim string, seq int, outc
 		return err
 	}
 	for _, o := range outs {
-		if _, err := tx.ExecContext(ctx, `UPDATE records SET outcome = ?, problems = ? WHERE claim = ? AND line = ?`, o.Outcome, o.Problems, claim, o.Line); err != nil {
+		// Two JSON arrays join into one: [a,b] + [c] = [a,b,c].
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET outcome = ?, problems = CASE
+			WHEN ? = '' THEN problems WHEN problems = '' THEN ?
+			ELSE substr(problems, 1, length(problems) - 1) || ',' || substr(?, 2) END
+			WHERE claim = ? AND line = ?`, o.Outcome, o.Problems, o.Problems, o.Problems, claim, o.Line); err != nil {
 			return err
 		}
 		if o.Stored {

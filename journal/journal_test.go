@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -143,5 +144,90 @@ func TestTwoWritersShareOneJournal(t *testing.T) {
 	a.db.QueryRow(`SELECT COUNT(*) FROM accepted`).Scan(&n)
 	if n != 400 {
 		t.Errorf("%d accepted rows, want 400", n)
+	}
+}
+
+func TestMessagesKeepTheirBytesAndLines(t *testing.T) {
+	ctx := context.Background()
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.AddFile(ctx, File{Claim: "C1", Inbox: "clinic", Name: "a.csv", WorkPath: "/w/C1--a.csv", ClaimedAt: time.Now()})
+	j.AddFile(ctx, File{Claim: "C2", Inbox: "other", Name: "b.csv", WorkPath: "/w/C2--b.csv", ClaimedAt: time.Now()})
+	raw := []byte("MSH|^~\\&|izdrop 1.0|...\rPID|...\r")
+	recs := []Record{
+		{Line: 2, Site: "S1", PatientID: "P1", VaccinationID: "V1", Action: "A", Problems: `[{"code":"w1"}]`},
+		{Line: 3, Site: "S1", PatientID: "P1", VaccinationID: "V2", Action: "A"},
+	}
+	if err := j.StartMessage(ctx, Message{Claim: "C1", Seq: 1, MSH10: "IZ1", Lines: []int{2, 3}, Raw: raw, State: Sending}, recs); err != nil {
+		t.Fatal(err)
+	}
+	m, err := j.GetMessage(ctx, "C1", 1)
+	if err != nil || string(m.Raw) != string(raw) || m.Site != "S1" || m.PatientID != "P1" {
+		t.Fatalf("message %+v %v", m, err)
+	}
+	if first, last, n, err := j.MessageSpan(ctx, "C1", 1); first != 2 || last != 3 || n != 2 || err != nil {
+		t.Errorf("span %d-%d (%d) %v", first, last, n, err)
+	}
+	// A message whose lines overlap one already started is refused, and
+	// writes nothing: the file now reads differently.
+	over := []Record{{Line: 3, Site: "S1", PatientID: "P1", VaccinationID: "V2"}, {Line: 4, Site: "S1", PatientID: "P1", VaccinationID: "V3"}}
+	if err := j.StartMessage(ctx, Message{Claim: "C1", Seq: 2, MSH10: "IZ2", Lines: []int{3, 4}, Raw: raw, State: Sending}, over); !errors.Is(err, ErrLinesTaken) {
+		t.Fatalf("overlapping message: %v", err)
+	}
+	if _, err := j.GetMessage(ctx, "C1", 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused message was written: %v", err)
+	}
+	sending, err := j.SendingMessages(ctx, "C1")
+	if err != nil || len(sending) != 1 || sending[0].MSH10 != "IZ1" || string(sending[0].Raw) != string(raw) {
+		t.Fatalf("sending %+v %v", sending, err)
+	}
+	// The registry's problems join those recorded at the start.
+	if err := j.FinishMessage(ctx, "C1", 1, "accepted", "MSA|AA|IZ1", 1, []Outcome{
+		{Line: 2, Outcome: "accepted", Problems: `[{"code":"r1"}]`, Stored: true},
+		{Line: 3, Outcome: "accepted", Problems: `[{"code":"r2"}]`, Stored: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	probs := map[int]string{}
+	j.Records(ctx, "C1", func(r Record) error { probs[r.Line] = r.Problems; return nil })
+	if probs[2] != `[{"code":"w1"},{"code":"r1"}]` || probs[3] != `[{"code":"r2"}]` {
+		t.Errorf("problems %v", probs)
+	}
+	if sending, _ := j.SendingMessages(ctx, "C1"); len(sending) != 0 {
+		t.Errorf("still sending: %+v", sending)
+	}
+	j.SetFile(ctx, "C1", Archiving, "done", "/a/done/x/a.csv", "")
+	j.SetFile(ctx, "C2", Archiving, "done", "/a/done/x/b.csv", "")
+	fs, err := j.FilesInState(ctx, "clinic", Archiving)
+	if err != nil || len(fs) != 1 || fs[0].Claim != "C1" || fs[0].ArchivePath != "/a/done/x/a.csv" {
+		t.Errorf("files archiving in clinic: %+v %v", fs, err)
+	}
+}
+
+// A journal written before raw bytes were kept opens, and gains the column.
+func TestOpenMigratesAnOlderJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE messages (claim TEXT NOT NULL, seq INTEGER NOT NULL, msh10 TEXT UNIQUE, msh7 TEXT NOT NULL DEFAULT '',
+		lines TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+		ack TEXT NOT NULL DEFAULT '', sent_at TEXT NOT NULL DEFAULT '', done_at TEXT NOT NULL DEFAULT '', PRIMARY KEY (claim, seq));
+		INSERT INTO messages(claim, seq, msh10, lines, state) VALUES('C0', 1, 'IZ0', '2', 'sending')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	m, err := j.GetMessage(context.Background(), "C0", 1)
+	if err != nil || m.MSH10 != "IZ0" || len(m.Raw) != 0 || m.State != Sending {
+		t.Fatalf("old message %+v %v", m, err)
 	}
 }
