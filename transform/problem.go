@@ -1,7 +1,10 @@
 package transform
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/izdrop/izdrop/codes"
 )
@@ -66,3 +69,11 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// Transient reports whether the file could not be read for a reason of the
+// moment (an I/O error, too many open files) rather than for what it holds
+// or its permissions: reading it again later may work.
+func (e *FileError) Transient() bool {
+	var pe *csv.ParseError
+	return e.Err != nil && !errors.As(e.Err, &pe) && !errors.Is(e.Err, fs.ErrPermission) && !errors.Is(e.Err, fs.ErrNotExist)
+}
