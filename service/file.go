@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -27,15 +29,20 @@ import (
 
 // process takes a claimed file as far as it can go: read, deliver every
 // message, archive. A file whose messages are not all answered stays in
-// work/ (pending) and is taken up again by a later pass.
-func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) Summary {
+// work/ (pending) and is taken up again by a later pass. stalled means the
+// file stopped part-way for a reason other than the registry (a lock, the
+// journal, an I/O error): its patients' later messages were not looked at,
+// so no newer file may be processed in this pass.
+func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) (sum Summary, stalled bool) {
 	log := in.log.With().Str("file", c.Name).Str("claim", c.ID).Logger()
 	unlock, ok, err := watcher.Lock(c.Path)
 	if err != nil || !ok {
 		if err != nil {
 			log.Error().Err(err).Msg("cannot lock the file")
+		} else {
+			log.Warn().Msg("the file is locked by another process or left work/: newer files wait")
 		}
-		return Summary{} // another process has it, or it just left work/
+		return Summary{Pending: 1}, true
 	}
 	defer unlock()
 	j := in.s.journal
@@ -48,38 +55,43 @@ func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) Summ
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("journal")
-		return Summary{Pending: 1}
+		return Summary{Pending: 1}, true
 	}
 	switch f.State {
 	case journal.Archived:
 		log.Warn().Str("archive", f.ArchivePath).Msg("the journal says this file is archived, yet it is in work/: left alone")
-		return Summary{}
+		return Summary{}, false
 	case journal.Archiving:
-		return in.archive(ctx, f, c, f.Error, log)
+		return in.archive(ctx, f, c, f.Error, log), false
 	}
 	if f.SHA256 == "" {
 		sum, size, err := fileHash(c.Path)
-		if err != nil {
-			log.Error().Err(err).Msg("cannot read the claimed file")
-			return Summary{Pending: 1}
+		if err == nil {
+			err = j.SetFileHash(ctx, c.ID, sum, size)
 		}
-		j.SetFileHash(ctx, c.ID, sum, size)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot read the claimed file or journal its hash")
+			return Summary{Pending: 1}, true
+		}
 		f.SHA256, f.Size = sum, size
 		log.Info().Str("sha256", sum).Int64("size", size).Msg("file taken up")
 	}
-	j.SetFile(ctx, c.ID, journal.Reading, "", "", "")
-	pending, fileErr, err := in.readAndSend(ctx, sc, f, c)
+	if err := j.SetFile(ctx, c.ID, journal.Reading, "", "", ""); err != nil {
+		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}, true
+	}
+	pending, fileErr, err := in.readAndSend(ctx, sc, f, c, log)
 	if err != nil {
 		log.Error().Err(err).Msg("reading stopped; the file stays in work/ and is taken up again")
-		j.SetFile(ctx, c.ID, journal.Pending, "", "", "")
-		return Summary{Pending: 1}
+		j.SetFile(context.Background(), c.ID, journal.Pending, "", "", "")
+		return Summary{Pending: 1}, true
 	}
 	if pending {
-		j.SetFile(ctx, c.ID, journal.Pending, "", "", "")
+		j.SetFile(context.Background(), c.ID, journal.Pending, "", "", "")
 		log.Warn().Msg("some records wait for the registry: the file stays in work/ until they are answered")
-		return Summary{Pending: 1}
+		return Summary{Pending: 1}, false
 	}
-	return in.archive(ctx, f, c, fileErr, log)
+	return in.archive(ctx, f, c, fileErr, log), false
 }
 
 func fileHash(path string) (string, int64, error) {
@@ -101,20 +113,43 @@ func (in *inbox) readOptions(c watcher.Claimed) transform.Options {
 }
 
 // readAndSend streams the file's messages to the scheduler and waits for
-// their fates. fileErr is set when the file cannot be read at all.
-func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c watcher.Claimed) (pending bool, fileErr string, err error) {
+// their fates. fileErr is set when the file cannot be read (any more): the
+// messages started before are then finished from the journal and the file
+// is filed as failed. err is a reason to try again later (an I/O error).
+func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c watcher.Claimed, log zerolog.Logger) (pending bool, fileErr string, err error) {
+	j := in.s.journal
+	counts, err := j.Counts(ctx, f.Claim)
+	if err != nil {
+		return false, "", err
+	}
+	resumed := len(counts) > 0
 	r, err := transform.Open(c.Path, in.readOptions(c))
 	var fe *transform.FileError
-	if errors.As(err, &fe) {
-		return false, fe.Error(), nil
+	if errors.As(err, &fe) && !fe.Transient() {
+		if !resumed {
+			return false, fe.Error(), nil
+		}
+		return in.finishFromJournal(ctx, sc, f, fe.Error(), log)
 	}
 	if err != nil {
 		return false, "", err
 	}
 	defer r.Close()
+	if resumed {
+		// The file was read before: make sure it reads the same now, so a
+		// record is never put into a second message.
+		why, err := in.verify(ctx, f, c)
+		if err != nil {
+			return false, "", err
+		}
+		if why != "" {
+			return in.finishFromJournal(ctx, sc, f, why, log)
+		}
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for ctx.Err() == nil {
+	var differs atomic.Bool
+	for ctx.Err() == nil && !differs.Load() {
 		m, err := r.Next()
 		if err == io.EOF {
 			break
@@ -130,7 +165,99 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 		wg.Add(1)
 		sc.submit(ctx, &job{
 			key: key,
-			run: func() bool { return in.deliver(ctx, f, m) },
+			run: func() bool { return in.deliver(ctx, f, m, &differs) },
+			done: func(final bool) {
+				if !final {
+					mu.Lock()
+					pending = true
+					mu.Unlock()
+				}
+				wg.Done()
+			},
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil || differs.Load() {
+		pending = true // a file that reads differently is caught by verify at the next pass
+	}
+	return pending, "", nil
+}
+
+// verify reads a file that was read before and checks that each message
+// holds the lines it held when it was started, and that no new message
+// holds a line of a started one. It returns why not, if not.
+func (in *inbox) verify(ctx context.Context, f journal.File, c watcher.Claimed) (string, error) {
+	j := in.s.journal
+	sending, err := j.SendingMessages(ctx, f.Claim)
+	if err != nil {
+		return "", err
+	}
+	unseen := make(map[int]bool, len(sending))
+	for _, m := range sending {
+		unseen[m.Seq] = true
+	}
+	r, err := transform.Open(c.Path, in.readOptions(c))
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	for {
+		m, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		first, last := m.Records[0].Line, m.Records[len(m.Records)-1].Line
+		jf, jl, n, err := j.MessageSpan(ctx, f.Claim, m.Seq)
+		if err != nil {
+			return "", err
+		}
+		if n > 0 && (jf != first || jl != last || n != len(m.Records)) {
+			return fmt.Sprintf("message %d now holds lines %d-%d; when it was sent it held lines %d-%d", m.Seq, first, last, jf, jl), nil
+		}
+		if n == 0 {
+			taken, err := j.LinesIn(ctx, f.Claim, first, last)
+			if err != nil {
+				return "", err
+			}
+			if taken > 0 {
+				return fmt.Sprintf("lines %d-%d now form message %d, but some were sent in another message", first, last, m.Seq), nil
+			}
+		}
+		delete(unseen, m.Seq)
+	}
+	for _, m := range sending { // in message order
+		if unseen[m.Seq] {
+			return fmt.Sprintf("message %d, sent before, is not in the file as it reads now", m.Seq), nil
+		}
+	}
+	return "", nil
+}
+
+// finishFromJournal is for a file that cannot be read as it was when its
+// first messages were started (it became unreadable, or its profile or
+// izdrop changed): the messages started are finished from the journal with
+// the bytes first sent, and the file is filed as failed with why.
+func (in *inbox) finishFromJournal(ctx context.Context, sc *sched, f journal.File, why string, log zerolog.Logger) (pending bool, fileErr string, err error) {
+	msgs, err := in.s.journal.SendingMessages(ctx, f.Claim)
+	if err != nil {
+		return false, "", err
+	}
+	log.Error().Str("reason", why).Int("unanswered", len(msgs)).
+		Msg("the file no longer reads as when its first messages were sent: those are finished from the journal, the rest is not sent, and the file goes to failed/")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, row := range msgs {
+		key := row.Site + "\x00" + row.PatientID
+		if row.PatientID == "" {
+			key = fmt.Sprintf("%s\x00message %d", f.Claim, row.Seq)
+		}
+		wg.Add(1)
+		sc.submit(ctx, &job{
+			key: key,
+			run: func() bool { return in.send(ctx, f, row, nil) },
 			done: func(final bool) {
 				if !final {
 					mu.Lock()
@@ -145,80 +272,110 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 	if ctx.Err() != nil {
 		pending = true
 	}
-	return pending, "", nil
+	return pending, why, nil
 }
 
 var encoders = sync.Pool{New: func() any { return hl7.NewEncoder(hl7.DefaultDelimiters) }}
 
 // deliver gives one message its outcome: skipped if it has one, resent with
 // its first MSH-10 and bytes if a send was started, otherwise checked
-// against what the registry already holds and sent. It reports whether the
-// message now has a final outcome.
-func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message) bool {
+// against what the registry already holds, journalled and sent. It reports
+// whether the message now has a final outcome. differs is set when the
+// journal shows the file reads differently than when it was first read.
+func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) bool {
 	j := in.s.journal
 	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
-	if err == nil && row.State == journal.Done {
+	switch {
+	case err == nil && row.State == journal.Done:
 		return true
-	}
-	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+	case err == nil:
+		if len(row.Raw) == 0 {
+			// Started by an izdrop that did not keep the bytes: encode them
+			// again, with the same header and records.
+			enc := encoders.Get().(*hl7.Encoder)
+			row.Raw = append([]byte(nil), m.Encode(enc, transform.Header{ControlID: row.MSH10, Time: row.MSH7}, pick(m, row.Lines))...)
+			encoders.Put(enc)
+		}
+	case errors.Is(err, journal.ErrNotFound):
+		if ctx.Err() != nil || differs.Load() {
+			return false
+		}
+		var ok bool
+		if row, ok = in.start(ctx, f, m, differs); !ok {
+			return false
+		}
+		if row.State == journal.Done {
+			return true
+		}
+	default:
 		in.log.Error().Err(err).Msg("journal")
 		return false
 	}
 	if ctx.Err() != nil {
 		return false
 	}
-	var recs []*transform.Record
-	var hdr transform.Header
-	if err == nil { // started before a stop or crash: the same message again
-		recs = pick(m, row.Lines)
-		hdr = transform.Header{ControlID: row.MSH10, Time: row.MSH7}
-	} else {
-		var ok bool
-		if recs, hdr, ok = in.start(ctx, f, m); !ok {
-			return false
-		}
-		if len(recs) == 0 {
-			return true
-		}
-	}
-	enc := encoders.Get().(*hl7.Encoder)
-	raw := append([]byte(nil), m.Encode(enc, hdr, recs)...)
-	encoders.Put(enc)
-	d, err := in.client.Deliver(in.s.sendCtx, hdr.ControlID, raw)
-	if err != nil {
-		j.AddAttempts(context.Background(), f.Claim, m.Seq, d.Attempts)
-		in.log.Warn().Str("file", f.Name).Str("msh10", hdr.ControlID).Int("attempts", d.Attempts).
-			Str("error", ack.Redact(err.Error())).Msg("message not delivered yet; kept for the next pass")
+	return in.send(ctx, f, row, m.Records)
+}
+
+// send delivers a started message's bytes and commits the answer. recs,
+// when known, name the records in the log.
+func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, recs []*transform.Record) bool {
+	j := in.s.journal
+	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
+	if len(row.Raw) == 0 {
+		log.Error().Int("message", row.Seq).Msg("the message's bytes were not kept (an older journal) and the file cannot be read: it cannot be resent")
 		return false
 	}
-	outs := make([]journal.Outcome, len(recs))
-	perRecord := attribute(d, len(recs))
-	for i, rec := range recs {
-		issues := append(validationIssues(rec, false), perRecord[i]...)
-		outs[i] = journal.Outcome{Line: rec.Line, Outcome: string(d.Outcome), Problems: encodeIssues(issues), Stored: d.Outcome.Stored()}
+	d, err := in.client.Deliver(in.s.sendCtx, row.MSH10, row.Raw)
+	if err != nil {
+		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts)
+		log.Warn().Int("attempts", d.Attempts).Str("error", ack.Redact(err.Error())).Msg("message not delivered yet; kept for the next pass")
+		return false
+	}
+	outs := make([]journal.Outcome, len(row.Lines))
+	perRecord := attribute(d, len(row.Lines))
+	for i, line := range row.Lines {
+		outs[i] = journal.Outcome{Line: line, Outcome: string(d.Outcome), Problems: encodeIssues(perRecord[i]), Stored: d.Outcome.Stored()}
 	}
 	// The answer is committed even when a stop was requested meanwhile: it
-	// is the registry's, and forgetting it would mean sending again.
-	if err := j.FinishMessage(context.Background(), f.Claim, m.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs); err != nil {
-		in.log.Error().Err(err).Str("msh10", hdr.ControlID).Msg("journal: the answer could not be recorded")
-		return false
-	}
-	for _, rec := range recs {
-		ev := in.log.Debug()
-		if d.Outcome == ack.Rejected {
-			ev = in.log.Warn()
+	// is the registry's, and forgetting it would mean sending again. A
+	// failed commit is tried again before the message is left to be resent.
+	for try := 0; ; try++ {
+		err := j.FinishMessage(context.Background(), f.Claim, row.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs)
+		if err == nil {
+			break
 		}
-		ev.Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).Str("msh10", hdr.ControlID).
+		if try == 2 {
+			log.Error().Err(err).Msg("journal: the answer could not be recorded; the message will be sent again with its MSH-10")
+			return false
+		}
+		log.Warn().Err(err).Msg("journal: recording the answer failed; trying again")
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+	}
+	ev := log.Debug()
+	if d.Outcome == ack.Rejected {
+		ev = log.Warn()
+	}
+	if recs == nil {
+		ev.Ints("lines", row.Lines).Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("message answered")
+		return true
+	}
+	for _, rec := range pick(&transform.Message{Records: recs}, row.Lines) {
+		ev := log.Debug()
+		if d.Outcome == ack.Rejected {
+			ev = log.Warn()
+		}
+		ev.Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
 			Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("record answered")
 	}
 	return true
 }
 
 // start decides what a message carries - not the invalid records, not those
-// the registry already holds with this content - and commits it with a new
-// MSH-10 before anything is sent. It returns no records when nothing is to
-// be sent.
-func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message) ([]*transform.Record, transform.Header, bool) {
+// the registry already holds with this content - and commits it, with a new
+// MSH-10 and the bytes to send, before anything is sent. It returns the
+// journal's row: Done when nothing is to be sent.
+func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) (journal.Message, bool) {
 	j := in.s.journal
 	var send []*transform.Record
 	jrecs := make([]journal.Record, 0, len(m.Records))
@@ -232,14 +389,14 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 				Str("outcome", "invalid").Str("rules", rules(rec)).Msg("record refused before sending")
 		} else {
 			jr.ContentHash = rec.ContentHash()
+			jr.Problems = encodeIssues(validationIssues(rec, false))
 			h, msh10, ok, err := j.Accepted(ctx, m.SiteID, rec.VaccinationID)
 			if err != nil {
 				in.log.Error().Err(err).Msg("journal")
-				return nil, transform.Header{}, false
+				return journal.Message{}, false
 			}
 			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
 				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
-				jr.Problems = encodeIssues(validationIssues(rec, false))
 				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
 					Str("outcome", "already_accepted").Str("msh10", msh10).Msg("record already in the registry: not sent again")
 			} else {
@@ -249,34 +406,35 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 		jrecs = append(jrecs, jr)
 	}
 	msg := journal.Message{Claim: f.Claim, Seq: m.Seq, State: journal.Done}
-	var hdr transform.Header
-	if len(send) > 0 {
-		hdr = transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
-		msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
-		for _, rec := range send {
-			msg.Lines = append(msg.Lines, rec.Line)
-		}
-		for i := range jrecs {
-			if jrecs[i].Outcome == "" {
-				jrecs[i].MSH10 = hdr.ControlID
-			}
-		}
+	for _, rec := range send {
+		msg.Lines = append(msg.Lines, rec.Line)
 	}
 	for try := 0; ; try++ {
-		err := j.StartMessage(ctx, msg, jrecs)
-		if errors.Is(err, journal.ErrDuplicateControlID) && try < 5 {
-			hdr.ControlID = newControlID(in.s.opt.Now())
-			msg.MSH10 = hdr.ControlID
+		if len(send) > 0 {
+			hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+			msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
+			enc := encoders.Get().(*hl7.Encoder)
+			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)
+			encoders.Put(enc)
 			for i := range jrecs {
 				if jrecs[i].Outcome == "" {
 					jrecs[i].MSH10 = hdr.ControlID
 				}
 			}
+		}
+		err := j.StartMessage(ctx, msg, jrecs)
+		if errors.Is(err, journal.ErrDuplicateControlID) && try < 5 {
 			continue
+		}
+		if errors.Is(err, journal.ErrLinesTaken) {
+			differs.Store(true)
+			in.log.Error().Str("file", f.Name).Int("message", m.Seq).Int("line", m.Records[0].Line).
+				Msg("the file reads differently than when it was first read: nothing more of it is sent")
+			return journal.Message{}, false
 		}
 		if err != nil {
 			in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
-			return nil, transform.Header{}, false
+			return journal.Message{}, false
 		}
 		break
 	}
@@ -284,12 +442,10 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 	// journal, not this attempt.
 	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
 	if err != nil {
-		return nil, transform.Header{}, false
+		in.log.Error().Err(err).Msg("journal")
+		return journal.Message{}, false
 	}
-	if row.State == journal.Done {
-		return nil, hdr, true
-	}
-	return pick(m, row.Lines), transform.Header{ControlID: row.MSH10, Time: row.MSH7}, true
+	return row, true
 }
 
 func pick(m *transform.Message, lines []int) []*transform.Record {
@@ -391,13 +547,25 @@ func decodeIssues(s string) []archive.Issue {
 
 // archive files a file whose records all have their outcome (or that could
 // not be read): reserve the target, record it, write the sidecars, move.
-// Each step can be redone after a crash.
+// Each step can be redone after a crash: a file already moved (its work/
+// copy gone, its archived copy there) is only finished.
 func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed, fileErr string, log zerolog.Logger) Summary {
 	j := in.s.journal
 	bg := context.Background() // archiving is finished even when a stop was requested
 	counts, err := j.Counts(bg, f.Claim)
 	if err != nil {
 		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
+	}
+	open, err := j.OpenMessages(bg, f.Claim)
+	if err != nil {
+		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
+	}
+	if open > 0 || counts[""] > 0 {
+		// Never file a record whose fate is not known.
+		log.Error().Int("unanswered_messages", open).Int("records_without_outcome", counts[""]).
+			Msg("not archived: some messages wait for an answer")
 		return Summary{Pending: 1}
 	}
 	result := archive.Done
@@ -418,13 +586,24 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	} else {
 		result = archive.Result(f.Result)
 	}
-	if _, err := os.Stat(c.Path); err == nil {
+	switch {
+	case exists(c.Path):
 		if err := in.writeSidecars(bg, f, c, target, result, fileErr, counts); err != nil {
 			log.Error().Err(err).Msg("writing sidecars failed; the file stays in work/ and archiving is retried")
 			return Summary{Pending: 1}
 		}
 		if err := archive.Move(c.Path, target); err != nil {
 			log.Error().Err(err).Msg("moving the file to the archive failed; retried at the next pass")
+			return Summary{Pending: 1}
+		}
+	case !exists(target):
+		log.Error().Str("work_path", c.Path).Str("archive", target).
+			Msg("the file is neither in work/ nor in the archive (moved by hand?): its outcomes are in the journal; izdrop find shows them")
+		return Summary{Pending: 1}
+	case f.SHA256 != "":
+		// Moved before a stop: make sure what is there is this file.
+		if sum, _, err := fileHash(target); err != nil || sum != f.SHA256 {
+			log.Error().Err(err).Str("archive", target).Msg("the archived copy is not the file taken up: left for a person to look at")
 			return Summary{Pending: 1}
 		}
 	}
@@ -436,7 +615,9 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 		}
 	}
 	if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), target, ""); err != nil {
+		// Filed, but the journal does not know: the next pass finishes it.
 		log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
 	}
 	f.State, f.Result, f.ArchivePath = journal.Archived, string(result), target
 	if err := in.src.archived(bg, c, f); err != nil {
@@ -460,6 +641,29 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	return s
 }
 
+// finishArchiving finishes the files a stop interrupted after their move
+// into the archive: their work/ copy is gone, so no listing of work/ finds
+// them; the journal does.
+func (in *inbox) finishArchiving(ctx context.Context) Summary {
+	var sum Summary
+	fs, err := in.s.journal.FilesInState(ctx, in.name, journal.Archiving)
+	if err != nil {
+		in.log.Error().Err(err).Msg("journal")
+		return Summary{Pending: 1}
+	}
+	for _, f := range fs {
+		if exists(f.WorkPath) {
+			continue // archived by process, from work/
+		}
+		markers, _ := filepath.Glob(filepath.Join(filepath.Dir(f.WorkPath), f.Claim+"--*"))
+		c := watcher.Claimed{ID: f.Claim, Name: f.Name, Path: f.WorkPath, At: f.ClaimedAt, Markers: markers}
+		log := in.log.With().Str("file", f.Name).Str("claim", f.Claim).Logger()
+		log.Info().Msg("finishing the archiving of a file moved before a stop")
+		sum.add(in.archive(ctx, f, c, f.Error, log))
+	}
+	return sum
+}
+
 func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Claimed, target string, result archive.Result, fileErr string, counts map[string]int) error {
 	j := in.s.journal
 	opt := in.readOptions(c)
@@ -473,7 +677,9 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 		}
 	}
 	anyACK := false
-	j.ACKs(ctx, f.Claim, func(string, string) error { anyACK = true; return io.EOF })
+	if err := j.ACKs(ctx, f.Claim, func(string, string) error { anyACK = true; return io.EOF }); err != nil && err != io.EOF {
+		return err
+	}
 	if anyACK {
 		if err := archive.WriteAtomic(target+archive.ACKHL7, func(w io.Writer) error {
 			return archive.WriteACKHL7(w, func(yield func(string, string) error) error { return j.ACKs(ctx, f.Claim, yield) })
@@ -495,8 +701,21 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 		return err
 	}
 	if fileErr != "" {
+		total := 0
+		for _, n := range counts {
+			total += n
+		}
 		return archive.WriteAtomic(target+archive.Error, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "izdrop could not read this file, so none of its records was sent.\n\n%s\n\nFix the file (or its profile in config.toml) and drop it into the inbox again.\n", fileErr)
+			var err error
+			if total == 0 {
+				_, err = fmt.Fprintf(w, "izdrop could not read this file, so none of its records was sent.\n\n%s\n\nFix the file (or its profile in config.toml) and drop it into the inbox again.\n", fileErr)
+			} else {
+				_, err = fmt.Fprintf(w, "izdrop could not finish this file: it no longer reads as it did when it was first taken up "+
+					"(the file could not be read, or its profile or izdrop changed meanwhile).\n\n%s\n\n"+
+					"%d of its records had been handled before; their outcomes are in %s. The others were not sent.\n\n"+
+					"Fix the cause and drop the file into the inbox again: records the registry already holds are not sent twice.\n",
+					fileErr, total, filepath.Base(target)+archive.ACKJSON)
+			}
 			return err
 		})
 	}

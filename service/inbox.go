@@ -90,6 +90,10 @@ func (in *inbox) watch(ctx context.Context) error {
 			soon = time.After(max(time.Until(sum.next)+20*time.Millisecond, 20*time.Millisecond))
 		} else if sum.Pending > 0 {
 			soon = time.After(5 * time.Second)
+		} else if sum.otherPass {
+			// Another process is in a pass; it takes what arrives
+			// meanwhile, and this one is ready to take over.
+			soon = time.After(time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,8 +107,9 @@ func (in *inbox) watch(ctx context.Context) error {
 
 type passSummary struct {
 	Summary
-	waiting int       // files seen but not yet stable or not yet marked
-	next    time.Time // when the first of them will be stable, if unchanged
+	waiting   int       // files seen but not yet stable or not yet marked
+	next      time.Time // when the first of them will be stable, if unchanged
+	otherPass bool      // another process was in a pass: nothing was done
 }
 
 // pass processes the inbox once: files already in work/ (resumed after a
@@ -124,6 +129,19 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		sum.Pending = 1
 		return sum, nil
 	}
+	// One pass at a time per inbox across processes too: two passes
+	// working on different files at once could send a patient's later
+	// record before an earlier one.
+	unlock, err := in.lockPass(ctx, once)
+	if err != nil {
+		return sum, err
+	}
+	if unlock == nil {
+		sum.otherPass = true
+		return sum, nil
+	}
+	defer unlock()
+	sum.add(in.finishArchiving(ctx))
 	sc := newSched(in.client.Endpoint().Concurrency, 4*in.client.Endpoint().Concurrency)
 	defer sc.close()
 	claimed, err := in.src.claimed(ctx)
@@ -134,7 +152,11 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
 		}
-		sum.add(in.process(ctx, sc, c))
+		s, stalled := in.process(ctx, sc, c)
+		sum.add(s)
+		if stalled {
+			return sum, nil // newer files wait for this one
+		}
 	}
 	settleUntil := time.Now().Add(3*in.cfg.StableFor.Duration + 10*time.Second)
 	for ctx.Err() == nil {
@@ -166,7 +188,35 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 			return sum, err
 		}
 		in.log.Info().Str("file", e.Name).Str("claim", c.ID).Int64("size", e.Size).Msg("file claimed")
-		sum.add(in.process(ctx, sc, c))
+		s, stalled := in.process(ctx, sc, c)
+		sum.add(s)
+		if stalled {
+			return sum, nil
+		}
 	}
 	return sum, ctx.Err()
+}
+
+// lockPass takes the inbox's pass lock. Without once it does not wait: a
+// nil unlock means another process is in a pass. With once it waits for
+// the lock until ctx ends.
+func (in *inbox) lockPass(ctx context.Context, once bool) (func(), error) {
+	path := in.src.lockPath()
+	for logged := false; ; {
+		unlock, ok, err := watcher.LockPath(path)
+		if err != nil || ok || !once {
+			return unlock, err
+		}
+		if !logged {
+			in.log.Info().Msg("another izdrop process is in a pass of this inbox: waiting for it")
+			logged = true
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 }

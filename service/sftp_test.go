@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,5 +139,65 @@ func TestSFTPConnectionDropsMidRun(t *testing.T) {
 	seen := receivedOnce(t, sb)
 	if len(seen) != 24 {
 		t.Errorf("%d doses received, want 24", len(seen))
+	}
+}
+
+// A stop after the local move into the archive, before the journal learnt
+// of it, with the remote copy still in the remote work/: the next pass
+// neither downloads the file again nor leaves it stuck; it files the
+// journal entry and returns the remote copy.
+func TestSFTPStopAfterTheLocalMoveIsFinished(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	sb, _ := sandbox.Start(sandbox.Options{Password: "pw-e2e"})
+	defer sb.Close()
+	remote, local := t.TempDir(), t.TempDir()
+	cfg := sftpConfig(t, srv, sb, remote, local)
+	// Keeping the remote copy in work/ stands for "stopped before the
+	// return".
+	no := false
+	cfg.Inboxes["remote"].RemoteArchive = &no
+	s, err := service.New(cfg, service.Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(remote, "visit.csv"), example(t, "visit-administered.csv"), 0o644)
+	if sum, err := s.RunOnce(context.Background()); err != nil || sum.Done != 1 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", filepath.Join(cfg.Service.DataDir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE files SET state = 'archiving'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	yes := true
+	cfg.Inboxes["remote"].RemoteArchive = &yes
+	calls := sb.Stats().Calls
+	s, err = service.New(cfg, service.Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum, err := s.RunOnce(context.Background())
+	if err != nil || sum.Pending != 0 || sum.Done != 1 {
+		t.Fatalf("restart: %+v %v", sum, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(local, "work")); len(ents) != 0 {
+		t.Errorf("a copy was downloaded again into the local work/: %s", ents[0].Name())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(remote, "work")); len(ents) != 0 {
+		t.Errorf("left in the remote work/: %s", ents[0].Name())
+	}
+	if m, _ := filepath.Glob(filepath.Join(remote, "done", "*", "visit.csv")); len(m) != 1 {
+		t.Error("not returned to the remote done/")
+	}
+	if m, _ := filepath.Glob(filepath.Join(local, "*", "*", "visit*.csv")); len(m) != 1 {
+		t.Errorf("local archive copies: %v", m)
+	}
+	if sb.Stats().Calls != calls {
+		t.Error("the registry was called again")
 	}
 }

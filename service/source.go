@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/izdrop/izdrop/archive"
 	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/journal"
@@ -26,6 +28,9 @@ type source interface {
 	claim(ctx context.Context, name string, now time.Time) (watcher.Claimed, error)
 	// archived is told when a file has been filed locally.
 	archived(ctx context.Context, c watcher.Claimed, f journal.File) error
+	// lockPath is the inbox's pass lock file, shared by every izdrop
+	// process that works on the inbox on this machine.
+	lockPath() string
 	trustModTime() bool
 	close()
 }
@@ -47,8 +52,14 @@ func (l localSource) claim(_ context.Context, name string, now time.Time) (watch
 }
 
 func (l localSource) archived(context.Context, watcher.Claimed, journal.File) error { return nil }
+func (l localSource) lockPath() string                                              { return filepath.Join(l.in.Path, passLock) }
 func (l localSource) trustModTime() bool                                            { return true }
 func (l localSource) close()                                                        {}
+
+// passLock is the name of an inbox's pass lock file: in a local inbox's
+// folder (a hidden name, never taken as an export), in an SFTP inbox's
+// local archive folder.
+const passLock = ".izdrop.lock"
 
 // sftpSource claims files on the server (a rename into the remote work/),
 // downloads them into the local archive's work/ folder, and, after they are
@@ -60,6 +71,7 @@ type sftpSource struct {
 	j     *journal.Journal
 	loc   *time.Location
 	local string // local work folder
+	log   zerolog.Logger
 }
 
 func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, loc *time.Location, s *Service) (*sftpSource, error) {
@@ -88,7 +100,7 @@ func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, lo
 		c.Close()
 		return nil, err
 	}
-	return &sftpSource{in: in, sftp: c, j: j, loc: loc, local: filepath.Join(in.Archive, "work")}, nil
+	return &sftpSource{in: in, sftp: c, j: j, loc: loc, local: filepath.Join(in.Archive, "work"), log: s.log}, nil
 }
 
 func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
@@ -98,16 +110,24 @@ func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
 	}
 	for _, rc := range remote {
 		f, err := s.j.GetFile(ctx, rc.ID)
+		local := filepath.Join(s.local, rc.ID+"--"+rc.Name)
 		switch {
 		case err == nil && f.State == journal.Archived:
-			// Filed locally but not yet returned: a run cut short.
+			// Filed locally but not yet returned: a run cut short. A file
+			// that cannot be returned now is tried again at the next pass;
+			// its records have their outcomes, so the others go on.
 			c := watcher.Claimed{ID: rc.ID, Name: rc.Name, At: rc.At}
 			if err := s.archived(ctx, c, f); err != nil {
-				return nil, err
+				s.log.Warn().Str("file", rc.Name).Str("claim", rc.ID).Err(err).Msg("returning the file to the remote done/failed folder failed; retried at the next pass")
 			}
+		case err == nil && f.State == journal.Archiving && !exists(local) && exists(f.ArchivePath):
+			// Moved into the local archive just before a stop: the pass
+			// finishes it from the journal (finishArchiving); downloading
+			// it again would make a second copy.
 		case err == nil || errors.Is(err, journal.ErrNotFound):
-			local := filepath.Join(s.local, rc.ID+"--"+rc.Name)
-			if _, err := os.Stat(local); errors.Is(err, os.ErrNotExist) {
+			if !exists(local) {
+				// A download that fails stops the pass: files claimed after
+				// this one must not overtake it.
 				if err := s.sftp.Download(ctx, rc.Path, local); err != nil {
 					return nil, fmt.Errorf("downloading %s: %w", rc.Name, err)
 				}
@@ -162,5 +182,11 @@ func (s *sftpSource) archived(ctx context.Context, c watcher.Claimed, f journal.
 	return nil
 }
 
+func (s *sftpSource) lockPath() string   { return filepath.Join(s.in.Archive, passLock) }
 func (s *sftpSource) trustModTime() bool { return false }
 func (s *sftpSource) close()             { s.sftp.Close() }
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

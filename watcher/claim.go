@@ -138,6 +138,27 @@ func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
 	return out, nil
 }
 
+// LockPath takes an exclusive lock on a lock file (created if needed)
+// without waiting; ok is false when another process holds it. The lock lasts
+// until unlock is called or the process ends.
+func LockPath(path string) (unlock func(), ok bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return func() { f.Close() }, true, nil
+}
+
 // Lock takes the exclusive processing lock of a claimed file without
 // waiting. ok is false when another process holds it. The lock lasts until
 // unlock or the process's death.
