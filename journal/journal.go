@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -103,18 +104,36 @@ func Open(path string) (*Journal, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		f.Close()
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(30000)&_txlock=immediate"
+	// busy_timeout first: the pragmas run in order, and switching a new file
+	// to WAL takes a lock another process starting at once may hold.
+	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	err = setUp(db)
+	// Turning a new file to WAL mode needs the file to itself, and SQLite
+	// answers "busy" at once rather than wait when another process starting
+	// at the same instant has it open: try again for a while.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = setUp(db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	return &Journal{db: db}, nil
+}
+
+// isBusy reports SQLITE_BUSY (database is locked) and its extended codes.
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // setUp creates the schema, or brings a journal written by an earlier

@@ -1,11 +1,15 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -229,5 +233,49 @@ func TestOpenMigratesAnOlderJournal(t *testing.T) {
 	m, err := j.GetMessage(context.Background(), "C0", 1)
 	if err != nil || m.MSH10 != "IZ0" || len(m.Raw) != 0 || m.State != Sending {
 		t.Fatalf("old message %+v %v", m, err)
+	}
+}
+
+// Processes starting together open (and create) one journal at once: each
+// waits its turn, none fails with "database is locked". The test runs
+// itself as the processes, all opening at the same instant.
+func TestProcessesOpenOneNewJournalAtOnce(t *testing.T) {
+	if path := os.Getenv("IZDROP_JOURNAL_CHILD"); path != "" {
+		at, _ := strconv.ParseInt(os.Getenv("IZDROP_JOURNAL_AT"), 10, 64)
+		time.Sleep(time.Until(time.Unix(0, at)))
+		j, err := Open(path)
+		if err == nil {
+			err = j.AddFile(context.Background(), File{Claim: path, Inbox: "i", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
+			j.Close()
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	for round := 0; round < 10; round++ {
+		path := filepath.Join(t.TempDir(), "journal.db")
+		at := time.Now().Add(300 * time.Millisecond).UnixNano()
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for i := 0; i < 4; i++ {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestProcessesOpenOneNewJournalAtOnce$")
+			cmd.Env = append(os.Environ(), "IZDROP_JOURNAL_CHILD="+path, fmt.Sprint("IZDROP_JOURNAL_AT=", at))
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, outs = append(cmds, cmd), append(outs, &out)
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("round %d: a process could not open the journal: %v: %s", round, err, outs[i])
+			}
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }
