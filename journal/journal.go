@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS records (
 	end_offset     INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (claim, line)
 );
+CREATE INDEX IF NOT EXISTS records_seq ON records(claim, seq, line);
 CREATE INDEX IF NOT EXISTS records_vid ON records(vaccination_id);
 CREATE INDEX IF NOT EXISTS records_msh10 ON records(msh10);
 CREATE TABLE IF NOT EXISTS accepted (

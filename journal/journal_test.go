@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,6 +277,39 @@ func TestProcessesOpenOneNewJournalAtOnce(t *testing.T) {
 		}
 		if t.Failed() {
 			return
+		}
+	}
+}
+
+// A message's lookups use indexes: a scan of a file's records per message
+// made a 10 000-record file quadratic (and twice as slow as it is).
+func TestMessageLookupsUseIndexes(t *testing.T) {
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, q := range []string{
+		`SELECT ` + messageCols + ` FROM messages m WHERE m.claim = 'c' AND m.seq = 1`,
+		`SELECT COALESCE(MIN(line), 0), COALESCE(MAX(line), 0), COUNT(*) FROM records WHERE claim = 'c' AND seq = 1`,
+		`SELECT COUNT(*) FROM records WHERE claim = 'c' AND line BETWEEN 1 AND 9 AND seq != 1`,
+	} {
+		rows, err := j.db.Query(`EXPLAIN QUERY PLAN ` + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN") && !strings.Contains(step, "INDEX") {
+				t.Errorf("%s\nscans: %v", q, plan)
+			}
 		}
 	}
 }

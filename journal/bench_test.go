@@ -1,0 +1,53 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkMessageCycle is one message's journal work as the service does
+// it: the Accepted lookups, StartMessage with its bytes, FinishMessage.
+// Run it with -cpu 1,4 to see the commits of parallel workers serialise.
+func BenchmarkMessageCycle(b *testing.B) {
+	ctx := context.Background()
+	j, err := Open(filepath.Join(b.TempDir(), "journal.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	j.AddFile(ctx, File{Claim: "C", Inbox: "i", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
+	raw := make([]byte, 1300)
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := int(seq.Add(1))
+			recs := []Record{
+				{Line: 2 * n, Site: "S", PatientID: fmt.Sprint("P", n), VaccinationID: fmt.Sprint("V", 2*n), Action: "A", ContentHash: "h"},
+				{Line: 2*n + 1, Site: "S", PatientID: fmt.Sprint("P", n), VaccinationID: fmt.Sprint("V", 2*n+1), Action: "A", ContentHash: "h"},
+			}
+			for _, r := range recs {
+				if _, _, _, err := j.Accepted(ctx, r.Site, r.VaccinationID); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			m := Message{Claim: "C", Seq: n, MSH10: fmt.Sprint("IZ", n), MSH7: time.Now(), Lines: []int{2 * n, 2*n + 1}, Raw: raw, State: Sending}
+			if err := j.StartMessage(ctx, m, recs); err != nil {
+				b.Error(err)
+				return
+			}
+			outs := []Outcome{{Line: 2 * n, Outcome: "accepted", Stored: true}, {Line: 2*n + 1, Outcome: "accepted", Stored: true}}
+			if err := j.FinishMessage(ctx, "C", n, "accepted", "MSH|^~\\&|...\rMSA|AA|IZ\r", 1, outs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
