@@ -28,7 +28,7 @@ type fixture struct {
 }
 
 // newFixture writes a config for one inbox sending to an in-process sandbox.
-func newFixture(t *testing.T, extra string, faults sandbox.Faults) *fixture {
+func newFixture(t testing.TB, extra string, faults sandbox.Faults) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	sb, err := sandbox.Start(sandbox.Options{Password: "pw-e2e", Faults: faults})
@@ -80,7 +80,7 @@ rescan = "500ms"
 	return f
 }
 
-func (f *fixture) service(t *testing.T) *service.Service {
+func (f *fixture) service(t testing.TB) *service.Service {
 	t.Helper()
 	s, err := service.New(f.cfg, service.Options{Log: zerolog.Nop(), Version: "test"})
 	if err != nil {
@@ -90,7 +90,7 @@ func (f *fixture) service(t *testing.T) *service.Service {
 	return s
 }
 
-func (f *fixture) drop(t *testing.T, name string, b []byte) {
+func (f *fixture) drop(t testing.TB, name string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(f.inbox, name), b, 0o644); err != nil {
 		t.Fatal(err)
