@@ -21,6 +21,7 @@ import (
 	"github.com/izdrop/izdrop/ack"
 	"github.com/izdrop/izdrop/archive"
 	"github.com/izdrop/izdrop/hl7"
+	"github.com/izdrop/izdrop/internal/durable"
 	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/transform"
@@ -123,6 +124,15 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 		return false, "", err
 	}
 	resumed := len(counts) > 0
+	if resumed && f.SHA256 != "" {
+		sum, _, err := fileHash(c.Path)
+		if err != nil {
+			return false, "", err
+		}
+		if sum != f.SHA256 {
+			return in.finishFromJournal(ctx, sc, f, fmt.Sprintf("the file in work/ is not the one taken up (sha256 %s, was %s)", sum, f.SHA256), log)
+		}
+	}
 	r, err := transform.Open(c.Path, in.readOptions(c))
 	var fe *transform.FileError
 	if errors.As(err, &fe) && !fe.Transient() {
@@ -177,8 +187,13 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil || differs.Load() {
-		pending = true // a file that reads differently is caught by verify at the next pass
+	if differs.Load() {
+		// verify catches it at the next pass; meanwhile no newer file may
+		// overtake the records not sent.
+		return false, "", errors.New("the file reads differently than when its first messages were started")
+	}
+	if ctx.Err() != nil {
+		pending = true
 	}
 	return pending, "", nil
 }
@@ -275,6 +290,10 @@ func (in *inbox) finishFromJournal(ctx context.Context, sc *sched, f journal.Fil
 	return pending, why, nil
 }
 
+// outcomeUnknown is the fate of a record whose message may have reached the
+// registry but can be neither confirmed nor sent again.
+const outcomeUnknown = "unknown"
+
 var encoders = sync.Pool{New: func() any { return hl7.NewEncoder(hl7.DefaultDelimiters) }}
 
 // deliver gives one message its outcome: skipped if it has one, resent with
@@ -323,8 +342,23 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 	j := in.s.journal
 	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
 	if len(row.Raw) == 0 {
-		log.Error().Int("message", row.Seq).Msg("the message's bytes were not kept (an older journal) and the file cannot be read: it cannot be resent")
-		return false
+		// Started by an izdrop that kept no bytes, in a file that no longer
+		// reads as it did: it cannot be sent again as it was. Its records
+		// get the outcome unknown, for a person to check in the registry,
+		// rather than waiting forever.
+		log.Error().Int("message", row.Seq).Ints("lines", row.Lines).
+			Msg("a message sent before, whose answer was lost, cannot be sent again (its bytes were not kept): its records are marked unknown")
+		issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "answer-lost",
+			Text: "sent, but the registry's answer was lost, and the message cannot be sent again as it was: check the registry for this record"}})
+		outs := make([]journal.Outcome, len(row.Lines))
+		for i, line := range row.Lines {
+			outs[i] = journal.Outcome{Line: line, Outcome: outcomeUnknown, Problems: issue}
+		}
+		if err := j.FinishMessage(context.Background(), f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
+			log.Error().Err(err).Msg("journal")
+			return false
+		}
+		return true
 	}
 	d, err := in.client.Deliver(in.s.sendCtx, row.MSH10, row.Raw)
 	if err != nil {
@@ -586,6 +620,17 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	} else {
 		result = archive.Result(f.Result)
 	}
+	if f.State == journal.Archiving && exists(c.Path) && exists(target) && f.SHA256 != "" {
+		// A move cut short between placing the archived copy (a link or a
+		// copy across file systems) and removing the work/ one.
+		if sum, _, err := fileHash(target); err == nil && sum == f.SHA256 {
+			if err := os.Remove(c.Path); err != nil {
+				log.Error().Err(err).Msg("removing the work/ copy of a file already archived failed; retried at the next pass")
+				return Summary{Pending: 1}
+			}
+			durable.SyncDir(filepath.Dir(c.Path))
+		}
+	}
 	switch {
 	case exists(c.Path):
 		if err := in.writeSidecars(bg, f, c, target, result, fileErr, counts); err != nil {
@@ -597,14 +642,30 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 			return Summary{Pending: 1}
 		}
 	case !exists(target):
-		log.Error().Str("work_path", c.Path).Str("archive", target).
-			Msg("the file is neither in work/ nor in the archive (moved by hand?): its outcomes are in the journal; izdrop find shows them")
-		return Summary{Pending: 1}
+		// Taken out of work/ by hand. Waiting would not bring it back: the
+		// journal keeps its records' outcomes (izdrop find) and says so.
+		why := "the file left work/ outside izdrop before it was archived"
+		log.Error().Str("work_path", c.Path).Str("archive", target).Msg(why + "; its records' outcomes are in the journal (izdrop find)")
+		if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), "", why); err != nil {
+			log.Error().Err(err).Msg("journal")
+			return Summary{Pending: 1}
+		}
+		return Summary{}
 	case f.SHA256 != "":
 		// Moved before a stop: make sure what is there is this file.
-		if sum, _, err := fileHash(target); err != nil || sum != f.SHA256 {
-			log.Error().Err(err).Str("archive", target).Msg("the archived copy is not the file taken up: left for a person to look at")
+		sum, _, err := fileHash(target)
+		if err != nil {
+			log.Error().Err(err).Str("archive", target).Msg("cannot read the archived copy; retried at the next pass")
 			return Summary{Pending: 1}
+		}
+		if sum != f.SHA256 {
+			why := "the archived copy is not the file taken up (replaced by hand?)"
+			log.Error().Str("archive", target).Msg(why)
+			if err := j.SetFile(bg, f.Claim, journal.Archived, string(result), target, why); err != nil {
+				log.Error().Err(err).Msg("journal")
+				return Summary{Pending: 1}
+			}
+			return Summary{}
 		}
 	}
 	for _, m := range c.Markers {
@@ -654,6 +715,9 @@ func (in *inbox) finishArchiving(ctx context.Context) Summary {
 	for _, f := range fs {
 		if exists(f.WorkPath) {
 			continue // archived by process, from work/
+		}
+		if in.cfg.Kind == "sftp" && !exists(f.ArchivePath) {
+			continue // the remote copy is downloaded again and archived by process
 		}
 		markers, _ := filepath.Glob(filepath.Join(filepath.Dir(f.WorkPath), f.Claim+"--*"))
 		c := watcher.Claimed{ID: f.Claim, Name: f.Name, Path: f.WorkPath, At: f.ClaimedAt, Markers: markers}

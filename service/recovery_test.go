@@ -276,3 +276,151 @@ func TestAStopAfterTheMoveIsFinished(t *testing.T) {
 		t.Errorf("journal state %q", state)
 	}
 }
+
+// runOnce runs a fresh service once, as a restart does.
+func runOnce(t *testing.T, f *fixture) service.Summary {
+	t.Helper()
+	s, err := service.New(f.cfg, service.Options{Log: zerolog.Nop(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum, err := s.RunOnce(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return sum
+}
+
+func journalFile(t *testing.T, f *fixture) (claim, state, work, errText string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(f.cfg.Service.DataDir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT claim, state, work_path, error FROM files`).Scan(&claim, &state, &work, &errText); err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func journalExec(t *testing.T, f *fixture, q string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(f.cfg.Service.DataDir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A stop inside a move that links (or copies) the file into the archive
+// before removing it from work/ leaves both copies: the next pass removes
+// the work/ one, having checked the archived copy is the file.
+func TestAStopBetweenLinkAndRemoveIsFinished(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{})
+	os.MkdirAll(f.inbox, 0o700)
+	f.drop(t, "a.csv", example(t, "guardian.csv"))
+	if sum := runOnce(t, f); sum.Done != 1 {
+		t.Fatalf("%+v", sum)
+	}
+	p, _ := f.archived("a.csv")
+	_, _, work, _ := journalFile(t, f)
+	if err := os.Link(p, work); err != nil { // as a link move leaves it
+		t.Fatal(err)
+	}
+	journalExec(t, f, `UPDATE files SET state = 'archiving'`)
+	calls := f.sb.Stats().Calls
+	if sum := runOnce(t, f); sum.Done != 1 || sum.Pending != 0 {
+		t.Fatalf("restart: %+v", sum)
+	}
+	if exists(work) {
+		t.Error("the work/ copy is still there")
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != string(example(t, "guardian.csv")) {
+		t.Errorf("archived copy: %v", err)
+	}
+	if _, state, _, _ := journalFile(t, f); state != "archived" || f.sb.Stats().Calls != calls {
+		t.Errorf("journal %s; %d registry calls after the restart", state, f.sb.Stats().Calls-calls)
+	}
+}
+
+// A message started by an izdrop whose journal kept no bytes, in a file
+// that no longer reads the same, cannot be sent again as it was: its
+// records are marked unknown, for a person to check, and the file is filed
+// instead of waiting forever.
+func TestALostAnswerThatCannotBeResentIsMarkedUnknown(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{RateDrop: 1})
+	os.MkdirAll(f.inbox, 0o700)
+	f.drop(t, "v.csv", example(t, "visit-administered.csv"))
+	if sum := runOnce(t, f); sum.Pending != 1 {
+		t.Fatalf("%+v", sum)
+	}
+	journalExec(t, f, `UPDATE messages SET raw = x''`) // as an older journal has them
+	f.sb.SetFaults(sandbox.Faults{})
+	f.cfg.Profiles = map[string]*config.Profile{"alt": {Delimiter: ";"}}
+	f.cfg.Inboxes["clinic"].Profile = "alt"
+	sum := runOnce(t, f)
+	if sum.Failed != 1 || sum.Pending != 0 || sum.Records["unknown"] == 0 {
+		t.Fatalf("%+v", sum)
+	}
+	p, _ := f.archived("v.csv")
+	for _, r := range readSidecar(t, p).Records {
+		if r.Outcome == "unknown" && (len(r.Errors) == 0 || r.Errors[0].Code != "answer-lost") {
+			t.Errorf("line %d: unknown without saying why: %+v", r.Line, r.Errors)
+		}
+	}
+}
+
+// A file in work/ whose bytes changed since it was taken up is not read
+// again as if it were the same file.
+func TestAFileChangedInWorkIsNotReadAgain(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{RateDrop: 1})
+	os.MkdirAll(f.inbox, 0o700)
+	f.drop(t, "v.csv", example(t, "visit-administered.csv"))
+	if sum := runOnce(t, f); sum.Pending != 1 {
+		t.Fatalf("%+v", sum)
+	}
+	_, _, work, _ := journalFile(t, f)
+	b, _ := os.ReadFile(work)
+	os.WriteFile(work, append(b, b[strings.IndexByte(string(b), '\n')+1:]...), 0o600) // rows added
+	f.sb.SetFaults(sandbox.Faults{})
+	sum := runOnce(t, f)
+	if sum.Failed != 1 || sum.Pending != 0 {
+		t.Fatalf("%+v", sum)
+	}
+	if _, _, _, e := journalFile(t, f); !strings.Contains(e, "not the one taken up") {
+		t.Errorf("journal error %q", e)
+	}
+	if st := f.sb.Stats(); st.ReusedControlIDs != 0 || st.Duplicates != 0 {
+		t.Errorf("registry %+v", st)
+	}
+}
+
+// A file taken out of work/ by hand before it was archived is not waited
+// for forever: the journal records what happened.
+func TestAFileTakenOutOfWorkByHandIsNotWaitedFor(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{})
+	os.MkdirAll(f.inbox, 0o700)
+	f.drop(t, "a.csv", example(t, "guardian.csv"))
+	if sum := runOnce(t, f); sum.Done != 1 {
+		t.Fatalf("%+v", sum)
+	}
+	p, _ := f.archived("a.csv")
+	os.Rename(p, filepath.Join(f.dir, "elsewhere.csv"))
+	journalExec(t, f, `UPDATE files SET state = 'archiving'`)
+	if sum := runOnce(t, f); sum.Pending != 0 {
+		t.Fatalf("restart: %+v", sum)
+	}
+	if _, state, _, e := journalFile(t, f); state != "archived" || !strings.Contains(e, "left work/ outside izdrop") {
+		t.Errorf("journal %s %q", state, e)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

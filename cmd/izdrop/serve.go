@@ -77,7 +77,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "files: %d done, %d failed, %d waiting for the registry", sum.Done, sum.Failed, sum.Pending)
 	if len(sum.Records) > 0 {
 		fmt.Fprint(stdout, "; records:")
-		for _, k := range []string{"accepted", "accepted_with_warnings", "already_accepted", "rejected", "invalid"} {
+		for _, k := range []string{"accepted", "accepted_with_warnings", "already_accepted", "rejected", "invalid", "unknown"} {
 			if n := sum.Records[k]; n > 0 {
 				fmt.Fprintf(stdout, " %d %s", n, k)
 			}
