@@ -156,8 +156,7 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 			return in.finishFromJournal(ctx, sc, f, why, log)
 		}
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var b batch
 	var differs atomic.Bool
 	for ctx.Err() == nil && !differs.Load() {
 		m, err := r.Next()
@@ -165,28 +164,16 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 			break
 		}
 		if err != nil {
-			wg.Wait()
+			b.wait()
 			return false, "", err
 		}
 		key := m.SiteID + "\x00" + m.PatientID
 		if m.PatientID == "" {
 			key = fmt.Sprintf("%s\x00line %d", c.ID, m.Records[0].Line)
 		}
-		wg.Add(1)
-		sc.submit(ctx, &job{
-			key: key,
-			run: func() bool { return in.deliver(ctx, f, m, &differs) },
-			done: func(final bool) {
-				if !final {
-					mu.Lock()
-					pending = true
-					mu.Unlock()
-				}
-				wg.Done()
-			},
-		})
+		b.submit(ctx, sc, key, func() bool { return in.deliver(ctx, f, m, &differs) })
 	}
-	wg.Wait()
+	pending = b.wait()
 	if differs.Load() {
 		// verify catches it at the next pass; meanwhile no newer file may
 		// overtake the records not sent.
@@ -262,28 +249,15 @@ func (in *inbox) finishFromJournal(ctx context.Context, sc *sched, f journal.Fil
 	}
 	log.Error().Str("reason", why).Int("unanswered", len(msgs)).
 		Msg("the file no longer reads as when its first messages were sent: those are finished from the journal, the rest is not sent, and the file goes to failed/")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var b batch
 	for _, row := range msgs {
 		key := row.Site + "\x00" + row.PatientID
 		if row.PatientID == "" {
 			key = fmt.Sprintf("%s\x00message %d", f.Claim, row.Seq)
 		}
-		wg.Add(1)
-		sc.submit(ctx, &job{
-			key: key,
-			run: func() bool { return in.send(ctx, f, row, nil) },
-			done: func(final bool) {
-				if !final {
-					mu.Lock()
-					pending = true
-					mu.Unlock()
-				}
-				wg.Done()
-			},
-		})
+		b.submit(ctx, sc, key, func() bool { return in.send(ctx, f, row, nil) })
 	}
-	wg.Wait()
+	pending = b.wait()
 	if ctx.Err() != nil {
 		pending = true
 	}

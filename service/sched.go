@@ -99,3 +99,33 @@ func (s *sched) close() {
 	close(s.ready)
 	s.wg.Wait()
 }
+
+// batch is a set of jobs submitted together (a file's messages) whose
+// fates are awaited together.
+type batch struct {
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	pending bool // some job ended without a final outcome
+}
+
+// submit queues run under key on sc.
+func (b *batch) submit(ctx context.Context, sc *sched, key string, run func() bool) {
+	b.wg.Add(1)
+	sc.submit(ctx, &job{key: key, run: run, done: func(final bool) {
+		if !final {
+			b.mu.Lock()
+			b.pending = true
+			b.mu.Unlock()
+		}
+		b.wg.Done()
+	}})
+}
+
+// wait waits for every job submitted and reports whether any ended
+// without a final outcome.
+func (b *batch) wait() bool {
+	b.wg.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pending
+}

@@ -149,14 +149,23 @@ func LockPath(path string) (unlock func(), ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, false, nil
-		}
+	if ok, err := flockNB(f); !ok {
 		return nil, false, err
 	}
 	return func() { f.Close() }, true, nil
+}
+
+// flockNB takes an exclusive flock on f without waiting; when it cannot
+// (held elsewhere: ok false, err nil; or an error) it closes f.
+func flockNB(f *os.File) (ok bool, err error) {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // Lock takes the exclusive processing lock of a claimed file without
@@ -170,11 +179,7 @@ func Lock(path string) (unlock func(), ok bool, err error) {
 		}
 		return nil, false, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, false, nil
-		}
+	if ok, err := flockNB(f); !ok {
 		return nil, false, err
 	}
 	// The file may have been archived between open and lock: make sure the
