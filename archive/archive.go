@@ -53,7 +53,9 @@ const (
 	Error   = ".error.txt"
 )
 
-var sidecars = []string{ACKHL7, ACKJSON, Rejects, Error}
+// Sidecars returns the suffixes of the files written beside an archived
+// file.
+func Sidecars() []string { return []string{ACKHL7, ACKJSON, Rejects, Error} }
 
 // Reserve picks and reserves the path a file named name will have under
 // root/result/YYYY-MM-DD/: the first candidate (name, then name-1.ext, ...)
@@ -114,7 +116,7 @@ func exists(p string) bool {
 }
 
 func anySidecar(p string) bool {
-	for _, s := range sidecars {
+	for _, s := range Sidecars() {
 		if exists(p + s) {
 			return true
 		}

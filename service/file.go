@@ -360,20 +360,21 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 		log.Warn().Err(err).Msg("journal: recording the answer failed; trying again")
 		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
 	}
-	ev := log.Debug()
+	level := zerolog.DebugLevel
 	if d.Outcome == ack.Rejected {
-		ev = log.Warn()
+		level = zerolog.WarnLevel
+	}
+	ev := log.WithLevel(level)
+	if !ev.Enabled() {
+		return true // nothing is logged at this level: the records are not looked up
 	}
 	if recs == nil {
 		ev.Ints("lines", row.Lines).Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("message answered")
 		return true
 	}
+	ev.Discard()
 	for _, rec := range pick(&transform.Message{Records: recs}, row.Lines) {
-		ev := log.Debug()
-		if d.Outcome == ack.Rejected {
-			ev = log.Warn()
-		}
-		ev.Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+		log.WithLevel(level).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
 			Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("record answered")
 	}
 	return true

@@ -116,8 +116,7 @@ func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
 			// Filed locally but not yet returned: a run cut short. A file
 			// that cannot be returned now is tried again at the next pass;
 			// its records have their outcomes, so the others go on.
-			c := watcher.Claimed{ID: rc.ID, Name: rc.Name, At: rc.At}
-			if err := s.archived(ctx, c, f); err != nil {
+			if err := s.returnFile(ctx, rc, f); err != nil {
 				s.log.Warn().Str("file", rc.Name).Str("claim", rc.ID).Err(err).Msg("returning the file to the remote done/failed folder failed; retried at the next pass")
 			}
 		case err == nil && f.State == journal.Archiving && !exists(local) && exists(f.ArchivePath):
@@ -163,23 +162,31 @@ func (s *sftpSource) archived(ctx context.Context, c watcher.Claimed, f journal.
 		return err
 	}
 	for _, rc := range remote {
-		if rc.ID != c.ID {
-			continue
+		if rc.ID == c.ID {
+			return s.returnFile(ctx, rc, f)
 		}
-		var sidecars []string
-		for _, suffix := range []string{archive.ACKHL7, archive.ACKJSON, archive.Rejects, archive.Error} {
-			if _, err := os.Stat(f.ArchivePath + suffix); err == nil {
-				sidecars = append(sidecars, f.ArchivePath+suffix)
-			}
-		}
-		day := f.UpdatedAt.In(s.loc)
-		if d, err := time.ParseInLocation("2006-01-02", filepath.Base(filepath.Dir(f.ArchivePath)), s.loc); err == nil {
-			day = d
-		}
-		_, err := s.sftp.Return(ctx, rc, f.Result, day, filepath.Base(f.ArchivePath), sidecars)
-		return err
 	}
 	return nil
+}
+
+// returnFile puts a file filed locally, and its sidecars, back into the
+// remote done/ or failed/ day folder it was filed under.
+func (s *sftpSource) returnFile(ctx context.Context, rc watcher.RemoteClaim, f journal.File) error {
+	if s.in.RemoteArchive == nil || !*s.in.RemoteArchive {
+		return nil
+	}
+	var sidecars []string
+	for _, suffix := range archive.Sidecars() {
+		if exists(f.ArchivePath + suffix) {
+			sidecars = append(sidecars, f.ArchivePath+suffix)
+		}
+	}
+	day := f.UpdatedAt.In(s.loc)
+	if d, err := time.ParseInLocation("2006-01-02", filepath.Base(filepath.Dir(f.ArchivePath)), s.loc); err == nil {
+		day = d
+	}
+	_, err := s.sftp.Return(ctx, rc, f.Result, day, filepath.Base(f.ArchivePath), sidecars)
+	return err
 }
 
 func (s *sftpSource) lockPath() string   { return filepath.Join(s.in.Archive, passLock) }
