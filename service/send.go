@@ -1,0 +1,227 @@
+// Sending: what a message carries, journalled before it is sent, and the
+// registry's answer, journalled before its records are reported.
+
+package service
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/izdrop/izdrop/ack"
+	"github.com/izdrop/izdrop/archive"
+	"github.com/izdrop/izdrop/hl7"
+	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/transform"
+)
+
+// outcomeUnknown is the fate of a record whose message may have reached the
+// registry but can be neither confirmed nor sent again.
+const outcomeUnknown = "unknown"
+
+var encoders = sync.Pool{New: func() any { return hl7.NewEncoder(hl7.DefaultDelimiters) }}
+
+// deliver gives one message its outcome: skipped if it has one, resent with
+// its first MSH-10 and bytes if a send was started, otherwise checked
+// against what the registry already holds, journalled and sent. It reports
+// whether the message now has a final outcome. differs is set when the
+// journal shows the file reads differently than when it was first read.
+func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) bool {
+	j := in.s.journal
+	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
+	switch {
+	case err == nil && row.State == journal.Done:
+		return true
+	case err == nil:
+		if len(row.Raw) == 0 {
+			// Started by an izdrop that did not keep the bytes: encode them
+			// again, with the same header and records.
+			enc := encoders.Get().(*hl7.Encoder)
+			row.Raw = append([]byte(nil), m.Encode(enc, transform.Header{ControlID: row.MSH10, Time: row.MSH7}, pick(m, row.Lines))...)
+			encoders.Put(enc)
+		}
+	case errors.Is(err, journal.ErrNotFound):
+		if ctx.Err() != nil || differs.Load() {
+			return false
+		}
+		var ok bool
+		if row, ok = in.start(ctx, f, m, differs); !ok {
+			return false
+		}
+		if row.State == journal.Done {
+			return true
+		}
+	default:
+		in.log.Error().Err(err).Msg("journal")
+		return false
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	return in.send(ctx, f, row, m.Records)
+}
+
+// send delivers a started message's bytes and commits the answer. recs,
+// when known, name the records in the log.
+func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, recs []*transform.Record) bool {
+	j := in.s.journal
+	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
+	if len(row.Raw) == 0 {
+		// Started by an izdrop that kept no bytes, in a file that no longer
+		// reads as it did: it cannot be sent again as it was. Its records
+		// get the outcome unknown, for a person to check in the registry,
+		// rather than waiting forever.
+		log.Error().Int("message", row.Seq).Ints("lines", row.Lines).
+			Msg("a message sent before, whose answer was lost, cannot be sent again (its bytes were not kept): its records are marked unknown")
+		issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "answer-lost",
+			Text: "sent, but the registry's answer was lost, and the message cannot be sent again as it was: check the registry for this record"}})
+		outs := make([]journal.Outcome, len(row.Lines))
+		for i, line := range row.Lines {
+			outs[i] = journal.Outcome{Line: line, Outcome: outcomeUnknown, Problems: issue}
+		}
+		if err := j.FinishMessage(context.Background(), f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
+			log.Error().Err(err).Msg("journal")
+			return false
+		}
+		return true
+	}
+	d, err := in.client.Deliver(in.s.sendCtx, row.MSH10, row.Raw)
+	if err != nil {
+		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts)
+		log.Warn().Int("attempts", d.Attempts).Str("error", ack.Redact(err.Error())).Msg("message not delivered yet; kept for the next pass")
+		return false
+	}
+	outs := make([]journal.Outcome, len(row.Lines))
+	perRecord := attribute(d, len(row.Lines))
+	for i, line := range row.Lines {
+		outs[i] = journal.Outcome{Line: line, Outcome: string(d.Outcome), Problems: encodeIssues(perRecord[i]), Stored: d.Outcome.Stored()}
+	}
+	// The answer is committed even when a stop was requested meanwhile: it
+	// is the registry's, and forgetting it would mean sending again. A
+	// failed commit is tried again before the message is left to be resent.
+	for try := 0; ; try++ {
+		err := j.FinishMessage(context.Background(), f.Claim, row.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs)
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			log.Error().Err(err).Msg("journal: the answer could not be recorded; the message will be sent again with its MSH-10")
+			return false
+		}
+		log.Warn().Err(err).Msg("journal: recording the answer failed; trying again")
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+	}
+	level := zerolog.DebugLevel
+	if d.Outcome == ack.Rejected {
+		level = zerolog.WarnLevel
+	}
+	ev := log.WithLevel(level)
+	if !ev.Enabled() {
+		return true // nothing is logged at this level: the records are not looked up
+	}
+	if recs == nil {
+		ev.Ints("lines", row.Lines).Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("message answered")
+		return true
+	}
+	ev.Discard()
+	for _, rec := range pick(&transform.Message{Records: recs}, row.Lines) {
+		log.WithLevel(level).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+			Str("outcome", string(d.Outcome)).Int("attempts", d.Attempts).Msg("record answered")
+	}
+	return true
+}
+
+// start decides what a message carries - not the invalid records, not those
+// the registry already holds with this content - and commits it, with a new
+// MSH-10 and the bytes to send, before anything is sent. It returns the
+// journal's row: Done when nothing is to be sent.
+func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) (journal.Message, bool) {
+	j := in.s.journal
+	var send []*transform.Record
+	jrecs := make([]journal.Record, 0, len(m.Records))
+	for _, rec := range m.Records {
+		jr := journal.Record{Line: rec.Line, Site: m.SiteID, PatientID: m.PatientID, VaccinationID: rec.VaccinationID,
+			Action: rec.Action, Start: rec.Start, End: rec.End}
+		if !rec.Valid() {
+			jr.Outcome = string(ack.Invalid)
+			jr.Problems = encodeIssues(validationIssues(rec, true))
+			in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+				Str("outcome", "invalid").Str("rules", rules(rec)).Msg("record refused before sending")
+		} else {
+			jr.ContentHash = rec.ContentHash()
+			jr.Problems = encodeIssues(validationIssues(rec, false))
+			h, msh10, ok, err := j.Accepted(ctx, m.SiteID, rec.VaccinationID)
+			if err != nil {
+				in.log.Error().Err(err).Msg("journal")
+				return journal.Message{}, false
+			}
+			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
+				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
+				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+					Str("outcome", "already_accepted").Str("msh10", msh10).Msg("record already in the registry: not sent again")
+			} else {
+				send = append(send, rec)
+			}
+		}
+		jrecs = append(jrecs, jr)
+	}
+	msg := journal.Message{Claim: f.Claim, Seq: m.Seq, State: journal.Done}
+	for _, rec := range send {
+		msg.Lines = append(msg.Lines, rec.Line)
+	}
+	for try := 0; ; try++ {
+		if len(send) > 0 {
+			hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+			msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
+			enc := encoders.Get().(*hl7.Encoder)
+			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)
+			encoders.Put(enc)
+			for i := range jrecs {
+				if jrecs[i].Outcome == "" {
+					jrecs[i].MSH10 = hdr.ControlID
+				}
+			}
+		}
+		err := j.StartMessage(ctx, msg, jrecs)
+		if errors.Is(err, journal.ErrDuplicateControlID) && try < 5 {
+			continue
+		}
+		if errors.Is(err, journal.ErrLinesTaken) {
+			differs.Store(true)
+			in.log.Error().Str("file", f.Name).Int("message", m.Seq).Int("line", m.Records[0].Line).
+				Msg("the file reads differently than when it was first read: nothing more of it is sent")
+			return journal.Message{}, false
+		}
+		if err != nil {
+			in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
+			return journal.Message{}, false
+		}
+		break
+	}
+	// Another process may have started this message first: follow the
+	// journal, not this attempt.
+	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
+	if err != nil {
+		in.log.Error().Err(err).Msg("journal")
+		return journal.Message{}, false
+	}
+	return row, true
+}
+
+func pick(m *transform.Message, lines []int) []*transform.Record {
+	want := make(map[int]bool, len(lines))
+	for _, l := range lines {
+		want[l] = true
+	}
+	var out []*transform.Record
+	for _, r := range m.Records {
+		if want[r.Line] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
