@@ -11,8 +11,12 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,8 +45,9 @@ type Config struct {
 	// Sandbox configures the embedded sandbox registry.
 	Sandbox Sandbox `toml:"sandbox"`
 
-	path string // the file read, for relative paths and messages
-	dir  string
+	path  string // the file read, for relative paths and messages
+	dir   string
+	lines map[string]int // key -> line, for messages (positions)
 }
 
 // Service holds process-wide settings.
@@ -78,6 +83,23 @@ type Site struct {
 
 // Endpoint is a registry's CDC IIS SOAP web service.
 type Endpoint struct {
+	// Environment is what the endpoint is for: "staging" (the registry's
+	// test or training endpoint, where the test plan runs) or "production".
+	// Required. When the endpoint has [endpoints.NAME.staging] and
+	// [endpoints.NAME.production] tables, it picks the one in use, so going
+	// live is this one line.
+	Environment string `toml:"environment"`
+	// Staging and Production hold what differs between the registry's two
+	// endpoints (url, credentials); their settings override the endpoint's
+	// own for the environment selected.
+	Staging    *EndpointEnv `toml:"staging"`
+	Production *EndpointEnv `toml:"production"`
+	// RegistryID names the registry for "already accepted": a record the
+	// registry holds is not sent to it again. By default a registry is its
+	// URL and facility_id, so acceptances by the sandbox or a staging
+	// endpoint never stop a record from going to production. Set it to
+	// keep a registry's memory across a change of URL.
+	RegistryID string `toml:"registry_id"`
 	// URL of the service, e.g. https://host/CATRN-WS/IISService.
 	URL string `toml:"url"`
 	// Codec is the WSDL generation: "2011" (CAIR's, default) or "2014".
@@ -119,12 +141,36 @@ type Endpoint struct {
 	BreakerCooldown Duration `toml:"breaker_cooldown"`
 }
 
+// EndpointEnv is what differs between a registry's staging and production
+// endpoints. Empty settings keep the endpoint's own.
+type EndpointEnv struct {
+	URL          string `toml:"url"`
+	Username     string `toml:"username"`
+	FacilityID   string `toml:"facility_id"`
+	PasswordEnv  string `toml:"password_env"`
+	PasswordFile string `toml:"password_file"`
+	RegistryID   string `toml:"registry_id"`
+}
+
+// Environments of an endpoint.
+const (
+	Staging    = "staging"
+	Production = "production"
+	// SandboxEnv is the embedded sandbox's environment (and that of a
+	// sandbox started with `izdrop sandbox`, on loopback).
+	SandboxEnv = "sandbox"
+)
+
 // Inbox is a folder (local or on an SFTP server) exports are dropped into.
 type Inbox struct {
 	// Kind is "local" (default) or "sftp".
 	Kind string `toml:"kind"`
 	// Path is the inbox folder (local path, or remote path for sftp).
 	Path string `toml:"path"`
+	// Create lets izdrop create a missing local inbox folder. Without it a
+	// missing folder is an error at start: a mistyped path would otherwise
+	// be watched, empty, forever, while the EHR writes elsewhere.
+	Create bool `toml:"create"`
 	// Archive is the local folder holding work/, done/ and failed/ for this
 	// inbox; defaults to Path for local inboxes.
 	Archive string `toml:"archive"`
@@ -137,6 +183,7 @@ type Inbox struct {
 	// Site is the [sites] name whose identities the records get.
 	Site string `toml:"site"`
 	// Endpoint is the [endpoints] name (or "sandbox") records are sent to.
+	// Required: nothing is sent anywhere by default.
 	Endpoint string `toml:"endpoint"`
 	// Marker, when "done" or "ready", takes a file only once NAME.done (or
 	// NAME.ready) exists beside it.
@@ -250,6 +297,7 @@ func Parse(raw []byte, path string) (*Config, error) {
 		abs = path
 	}
 	c.path, c.dir = path, filepath.Dir(abs)
+	c.lines = positions(raw)
 	c.defaults()
 	return c, nil
 }
@@ -320,9 +368,6 @@ func (c *Config) defaults() {
 		if in.Profile == "" {
 			in.Profile = DefaultProfile
 		}
-		if in.Endpoint == "" {
-			in.Endpoint = SandboxEndpoint
-		}
 		if in.StableFor.Duration == 0 {
 			in.StableFor.Duration = 2 * time.Second
 		}
@@ -375,13 +420,26 @@ func (c *Config) defaults() {
 		if c.Endpoints == nil {
 			c.Endpoints = map[string]*Endpoint{}
 		}
-		e := &Endpoint{Codec: "2011", Registry: "CAIR2", Username: sb.Username, FacilityID: sb.FacilityID, PasswordEnv: sb.PasswordEnv}
+		e := &Endpoint{Environment: SandboxEnv, Codec: "2011", Registry: "CAIR2", Username: sb.Username, FacilityID: sb.FacilityID, PasswordEnv: sb.PasswordEnv}
 		e.defaults(c)
 		c.Endpoints[SandboxEndpoint] = e
 	}
 }
 
 func (e *Endpoint) defaults(c *Config) {
+	if env := e.Selected(); env != nil {
+		for _, f := range []struct{ dst, src *string }{
+			{&e.URL, &env.URL}, {&e.Username, &env.Username}, {&e.FacilityID, &env.FacilityID},
+			{&e.RegistryID, &env.RegistryID},
+		} {
+			if *f.src != "" {
+				*f.dst = *f.src
+			}
+		}
+		if env.PasswordEnv != "" || env.PasswordFile != "" {
+			e.PasswordEnv, e.PasswordFile = env.PasswordEnv, env.PasswordFile
+		}
+	}
 	if e.Codec == "" {
 		e.Codec = "2011"
 	}
@@ -427,30 +485,66 @@ func (c *Config) Abs(p string) string {
 // Path is the file the config was read from.
 func (c *Config) Path() string { return c.path }
 
-// Validate reports every problem at once.
+// Selected returns the environment table the endpoint's environment picks,
+// nil when it has none.
+func (e *Endpoint) Selected() *EndpointEnv {
+	switch e.Environment {
+	case Staging:
+		return e.Staging
+	case Production:
+		return e.Production
+	}
+	return nil
+}
+
+// Identity names the registry behind an endpoint, for "already accepted":
+// its registry_id when set, otherwise its URL (scheme and host in lower
+// case, default port and trailing slash dropped) and facility id. The
+// embedded sandbox is "embedded-sandbox". Two endpoints with one identity
+// share what the registry is known to hold.
+func (e *Endpoint) Identity() string {
+	if e.RegistryID != "" {
+		return "id:" + e.RegistryID
+	}
+	if e.URL == "" {
+		return "embedded-sandbox"
+	}
+	u, err := url.Parse(strings.TrimSpace(e.URL))
+	if err != nil {
+		return strings.TrimSpace(e.URL) + "#" + e.FacilityID
+	}
+	host := strings.ToLower(u.Host)
+	host = strings.TrimSuffix(strings.TrimSuffix(host, ":443"), ":80")
+	return strings.ToLower(u.Scheme) + "://" + host + strings.TrimRight(u.Path, "/") + "#" + e.FacilityID
+}
+
+// Validate reports every problem at once, each with the file, the line and
+// the key it concerns.
 func (c *Config) Validate(cs *codes.Set) error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", c.At(key), fmt.Sprintf(format, args...)))
+	}
 	switch c.Service.LogFormat {
 	case "auto", "json", "console":
 	default:
-		add("service.log_format %q: use auto, json or console", c.Service.LogFormat)
+		add("service.log_format", "%q: use auto, json or console", c.Service.LogFormat)
 	}
 	switch c.Service.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		add("service.log_level %q: use debug, info, warn or error", c.Service.LogLevel)
+		add("service.log_level", "%q: use debug, info, warn or error", c.Service.LogLevel)
 	}
 	if _, err := time.LoadLocation(c.Service.Timezone); err != nil {
-		add("service.timezone %q: %v", c.Service.Timezone, err)
+		add("service.timezone", "%q: %v", c.Service.Timezone, err)
 	}
 	if len(c.Inboxes) == 0 {
-		add("no [inboxes.NAME] table: izdrop needs at least one inbox")
+		errs = append(errs, fmt.Errorf("%s: no [inboxes.NAME] table: izdrop needs at least one inbox", c.path))
 	}
 	for _, name := range sorted(c.Sites) {
 		s := c.Sites[name]
 		if err := s.TransformSite().Validate(cs, false); err != nil {
-			add("sites.%s: %v", name, err)
+			add("sites."+name, "%v", err)
 		}
 	}
 	for _, name := range sorted(c.Profiles) {
@@ -459,98 +553,17 @@ func (c *Config) Validate(cs *codes.Set) error {
 			err = p.Validate(cs)
 		}
 		if err != nil {
-			add("profiles.%s: %v", name, err)
+			add("profiles."+name, "%v", err)
 		}
 	}
 	if _, ok := c.Profiles[DefaultProfile]; ok {
-		add("profiles.%s: that name is the built-in layout; give the profile another name", DefaultProfile)
+		add("profiles."+DefaultProfile, "that name is the built-in layout; give the profile another name")
 	}
 	for _, name := range sorted(c.Endpoints) {
-		e := c.Endpoints[name]
-		if name != SandboxEndpoint || e.URL != "" {
-			if e.URL == "" {
-				add("endpoints.%s: url is required", name)
-			} else if !strings.HasPrefix(e.URL, "https://") && !strings.HasPrefix(e.URL, "http://127.0.0.1") && !strings.HasPrefix(e.URL, "http://localhost") && !strings.HasPrefix(e.URL, "http://[::1]") {
-				add("endpoints.%s: url %q: a registry is reached over https (plain http only on loopback)", name, e.URL)
-			}
-			if e.PasswordEnv == "" && e.PasswordFile == "" {
-				add("endpoints.%s: set password_env or password_file (the password itself never goes in this file)", name)
-			}
-			if e.Username == "" || e.FacilityID == "" {
-				add("endpoints.%s: username and facility_id are required (usually the CAIR org code)", name)
-			}
-		}
-		if e.Codec != "2011" && e.Codec != "2014" {
-			add("endpoints.%s: codec %q: use \"2011\" or \"2014\"", name, e.Codec)
-		}
-		if e.Concurrency < 1 || e.Concurrency > 64 {
-			add("endpoints.%s: concurrency %d: use 1 to 64", name, e.Concurrency)
-		}
-		if e.Rate < 0 {
-			add("endpoints.%s: rate must not be negative", name)
-		}
-		if (e.ClientCert == "") != (e.ClientKey == "") {
-			add("endpoints.%s: client_cert and client_key go together", name)
-		}
+		c.validateEndpoint(name, add)
 	}
 	for _, name := range sorted(c.Inboxes) {
-		in := c.Inboxes[name]
-		where := "inboxes." + name
-		if in.Path == "" {
-			add("%s: path is required", where)
-		}
-		switch in.Kind {
-		case "local":
-		case "sftp":
-			if in.Host == "" || in.User == "" {
-				add("%s: an sftp inbox needs host and user", where)
-			}
-			if in.PasswordEnv == "" && in.PasswordFile == "" && in.KeyFile == "" {
-				add("%s: an sftp inbox needs key_file, password_env or password_file", where)
-			}
-			if in.Archive == "" {
-				add("%s: an sftp inbox needs archive, the local folder for work/, done/ and failed/", where)
-			}
-			if !in.InsecureIgnoreHostKey && in.KnownHosts == "" {
-				add("%s: known_hosts is required to check the server's host key", where)
-			}
-		default:
-			add("%s: kind %q: use local or sftp", where, in.Kind)
-		}
-		if in.Kind == "local" && (in.RemoteArchive != nil || in.Host != "") {
-			add("%s: host and remote_archive are sftp settings", where)
-		}
-		for _, p := range in.Patterns {
-			if _, err := filepath.Match(p, "x"); err != nil {
-				add("%s: pattern %q: %v", where, p, err)
-			}
-		}
-		switch in.Marker {
-		case "", "done", "ready":
-		default:
-			add("%s: marker %q: use \"done\", \"ready\" or leave it out", where, in.Marker)
-		}
-		if in.Profile != DefaultProfile {
-			if _, ok := c.Profiles[in.Profile]; !ok {
-				add("%s: profile %q is not defined in [profiles]", where, in.Profile)
-			}
-		}
-		site, ok := c.Sites[in.Site]
-		if !ok {
-			add("%s: site %q is not defined in [sites]", where, in.Site)
-		}
-		ep, ok := c.Endpoints[in.Endpoint]
-		if !ok {
-			add("%s: endpoint %q is not defined in [endpoints]", where, in.Endpoint)
-		}
-		if site != nil && ep != nil && ep.Registry == "CAIR2" && site.County != "" && transform.InSanJoaquinRegion(site.County, cs) {
-			add("%s: site %s is in %s county, in the CAIR San Joaquin region: its sites report to the regional registry, not to CAIR2 (endpoint %q)", where, in.Site, site.County, in.Endpoint)
-		}
-		if in.Schedule != "" && strings.HasPrefix(strings.TrimSpace(in.Schedule), "@every") == false {
-			if err := checkCron(in.Schedule); err != nil {
-				add("%s: schedule %q: %v", where, in.Schedule, err)
-			}
-		}
+		c.validateInbox(name, cs, add)
 	}
 	// Two inboxes on one folder would claim each other's files.
 	paths := map[string]string{}
@@ -558,11 +571,155 @@ func (c *Config) Validate(cs *codes.Set) error {
 		in := c.Inboxes[name]
 		key := in.Kind + ":" + in.Host + ":" + filepath.Clean(in.Path)
 		if other, dup := paths[key]; dup {
-			add("inboxes.%s: same folder as inboxes.%s", name, other)
+			add("inboxes."+name+".path", "same folder as inboxes.%s", other)
 		}
 		paths[key] = name
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateEndpoint(name string, add func(key, format string, args ...any)) {
+	e := c.Endpoints[name]
+	where := "endpoints." + name
+	embedded := name == SandboxEndpoint && e.URL == ""
+	switch e.Environment {
+	case Staging, Production:
+	case SandboxEnv:
+		if !embedded && !isLoopback(e.URL) {
+			add(where+".environment", "\"sandbox\" is for a sandbox on this machine; a registry at %s is \"staging\" or \"production\"", e.URL)
+		}
+	case "":
+		add(where, "environment is required: \"staging\" (the registry's test endpoint, where `izdrop testplan` runs) or \"production\"")
+	default:
+		add(where+".environment", "%q: use \"staging\" or \"production\"", e.Environment)
+	}
+	if (e.Staging != nil || e.Production != nil) && (e.Environment == Staging || e.Environment == Production) && e.Selected() == nil {
+		add(where+".environment", "%q is selected but [%s.%s] is not defined", e.Environment, where, e.Environment)
+	}
+	if !embedded {
+		if e.URL == "" {
+			add(where, "url is required")
+		} else if err := checkURL(e.URL); err != nil {
+			add(where+".url", "%q: %v", e.URL, err)
+		}
+		if e.PasswordEnv == "" && e.PasswordFile == "" {
+			add(where, "set password_env or password_file (the password itself never goes in this file)")
+		}
+		if e.Username == "" || e.FacilityID == "" {
+			add(where, "username and facility_id are required (usually the CAIR org code)")
+		}
+	}
+	if e.Codec != "2011" && e.Codec != "2014" {
+		add(where+".codec", "%q: use \"2011\" or \"2014\"", e.Codec)
+	}
+	if e.Concurrency < 1 || e.Concurrency > 64 {
+		add(where+".concurrency", "%d: use 1 to 64", e.Concurrency)
+	}
+	if e.Rate < 0 {
+		add(where+".rate", "must not be negative")
+	}
+	if (e.ClientCert == "") != (e.ClientKey == "") {
+		add(where, "client_cert and client_key go together")
+	}
+}
+
+func (c *Config) validateInbox(name string, cs *codes.Set, add func(key, format string, args ...any)) {
+	in := c.Inboxes[name]
+	where := "inboxes." + name
+	if in.Path == "" {
+		add(where, "path is required")
+	}
+	switch in.Kind {
+	case "local":
+	case "sftp":
+		if in.Host == "" || in.User == "" {
+			add(where, "an sftp inbox needs host and user")
+		}
+		if in.PasswordEnv == "" && in.PasswordFile == "" && in.KeyFile == "" {
+			add(where, "an sftp inbox needs key_file, password_env or password_file")
+		}
+		if in.Archive == "" {
+			add(where, "an sftp inbox needs archive, the local folder for work/, done/ and failed/")
+		}
+		if !in.InsecureIgnoreHostKey && in.KnownHosts == "" {
+			add(where, "known_hosts is required to check the server's host key")
+		}
+		if in.Create {
+			add(where+".create", "izdrop does not create remote folders; create it on the server")
+		}
+	default:
+		add(where+".kind", "%q: use local or sftp", in.Kind)
+	}
+	if in.Kind == "local" && (in.RemoteArchive != nil || in.Host != "") {
+		add(where, "host and remote_archive are sftp settings")
+	}
+	for _, p := range in.Patterns {
+		if _, err := filepath.Match(p, "x"); err != nil {
+			add(where+".patterns", "pattern %q: %v", p, err)
+		}
+	}
+	switch in.Marker {
+	case "", "done", "ready":
+	default:
+		add(where+".marker", "%q: use \"done\", \"ready\" or leave it out", in.Marker)
+	}
+	if in.Profile != DefaultProfile {
+		if _, ok := c.Profiles[in.Profile]; !ok {
+			add(where+".profile", "profile %q is not defined in [profiles]", in.Profile)
+		}
+	}
+	site, ok := c.Sites[in.Site]
+	if !ok {
+		add(where+".site", "site %q is not defined in [sites]", in.Site)
+	}
+	var ep *Endpoint
+	switch {
+	case in.Endpoint == "":
+		add(where, "endpoint is required: name the registry this inbox's records go to (an [endpoints.NAME], or \"sandbox\" for the embedded test registry)")
+	default:
+		if ep, ok = c.Endpoints[in.Endpoint]; !ok {
+			add(where+".endpoint", "endpoint %q is not defined in [endpoints]", in.Endpoint)
+		}
+	}
+	if site != nil && ep != nil && ep.Registry == "CAIR2" && site.County != "" && transform.InSanJoaquinRegion(site.County, cs) {
+		add(where+".site", "site %s is in %s county, in the CAIR San Joaquin region: its sites report to the regional registry, not to CAIR2 (endpoint %q)", in.Site, site.County, in.Endpoint)
+	}
+	if in.Schedule != "" && !strings.HasPrefix(strings.TrimSpace(in.Schedule), "@every") {
+		if err := checkCron(in.Schedule); err != nil {
+			add(where+".schedule", "%q: %v", in.Schedule, err)
+		}
+	}
+}
+
+// checkURL says what is wrong with a registry URL, if anything.
+func checkURL(raw string) error {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return errors.New("not an http(s) URL")
+	case u.Host == "" || strings.ContainsAny(u.Host, "<> "):
+		return errors.New("no host name (replace the placeholder with the registry's host)")
+	case u.Scheme == "http" && !isLoopback(raw):
+		return errors.New("a registry is reached over https (plain http only on loopback)")
+	}
+	return nil
+}
+
+// isLoopback reports whether a URL's host is this machine.
+func isLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // TransformSite is the site as transform takes it.
@@ -672,4 +829,17 @@ func (c *Config) TransformOptions(inbox string, cs *codes.Set) (transform.Option
 		return transform.Options{}, fmt.Errorf("site %q is not defined", in.Site)
 	}
 	return transform.Options{Profile: prof, Site: site.TransformSite(), Sites: c.TransformSites(), Codes: cs, Location: c.Location()}, nil
+}
+
+// Fingerprint identifies the settings an endpoint logs in with - its
+// registry, username, facility and where its password and certificate come
+// from (never the secrets themselves): a refusal of its credentials holds
+// until the fingerprint changes or a credentials check passes.
+func (e *Endpoint) Fingerprint() string {
+	h := sha256.New()
+	for _, s := range []string{e.Identity(), e.Username, e.FacilityID, e.PasswordEnv, e.PasswordFile, e.ClientCert} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -47,6 +47,7 @@ county = "Los Angeles"
 [inboxes.a]
 path = "in"
 site = "s"
+endpoint = "sandbox"
 `
 
 func TestUnknownKeysNameTheirLine(t *testing.T) {
@@ -56,7 +57,7 @@ func TestUnknownKeysNameTheirLine(t *testing.T) {
 		t.Fatal("unknown keys accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{`c.toml:14: unknown key "inboxes.b.stable_fr"`, `c.toml:18: unknown key "endpoints.reg.password"`, "password_env", "password_file"} {
+	for _, want := range []string{`c.toml:15: unknown key "inboxes.b.stable_fr"`, `c.toml:19: unknown key "endpoints.reg.password"`, "password_env", "password_file"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
@@ -111,9 +112,13 @@ delimiter = ":"
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{
-		"log_format", "sites.bad", "over https", "password_env or password_file", "username and facility_id", `codec "2019"`,
-		`profile "nope"`, `marker "flag"`, `schedule "every morning"`, `site "ghost"`, "same folder as inboxes.a",
-		"San Joaquin region", "profiles.p", `delimiter ":"`,
+		`c.toml:3: service.log_format: "xml"`, "c.toml:10: sites.bad:", "c.toml:14: endpoints.reg.url:", "over https",
+		"c.toml:13: endpoints.reg: environment is required", "c.toml:13: endpoints.reg: set password_env or password_file",
+		"c.toml:13: endpoints.reg: username and facility_id", `c.toml:15: endpoints.reg.codec: "2019"`,
+		`c.toml:21: inboxes.a.profile: profile "nope"`, `c.toml:22: inboxes.a.marker: "flag"`,
+		`c.toml:23: inboxes.a.schedule: "every morning"`, `c.toml:27: inboxes.b.site: site "ghost"`,
+		"c.toml:26: inboxes.b.path: same folder as inboxes.a", "c.toml:25: inboxes.b: endpoint is required",
+		"c.toml:19: inboxes.a.site: site s is in Merced county, in the CAIR San Joaquin region", `c.toml:29: profiles.p: delimiter ":"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
@@ -128,18 +133,21 @@ func TestSecretsComeFromEnvOrFileAndAreMasked(t *testing.T) {
 	t.Setenv("IZDROP_TEST_PW", "env-secret-17")
 	doc := minimal + `
 [endpoints.a]
+environment = "staging"
 url = "https://a.example/CATRN-WS/IISService"
 username = "ORG"
 facility_id = "ORG"
 password_env = "IZDROP_TEST_PW"
 
 [endpoints.b]
+environment = "production"
 url = "https://b.example/x"
 username = "ORG"
 facility_id = "ORG"
 password_file = "` + pwFile + `"
 
 [endpoints.c]
+environment = "production"
 url = "https://c.example/x"
 username = "ORG"
 facility_id = "ORG"
@@ -183,6 +191,7 @@ func TestSchedulesAndSFTPSettings(t *testing.T) {
 path = "b"
 site = "s"
 schedule = "CRON_TZ=America/Los_Angeles 30 1 * * *"
+endpoint = "sandbox"
 
 [inboxes.r]
 kind = "sftp"
@@ -193,6 +202,7 @@ known_hosts = "kh"
 path = "/exports"
 archive = "ra"
 site = "s"
+endpoint = "sandbox"
 `
 	c, err := Parse([]byte(ok), "c.toml")
 	if err != nil {

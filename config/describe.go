@@ -29,7 +29,9 @@ func (c *Config) Describe(w io.Writer) {
 		if name == SandboxEndpoint && e.URL == "" {
 			p("# the embedded sandbox registry, started in-process on %s", c.Sandbox.Listen)
 		}
+		p("environment = %q", e.Environment)
 		p("url = %q\ncodec = %q\nregistry = %q\nusername = %q\nfacility_id = %q", e.URL, e.Codec, e.Registry, e.Username, e.FacilityID)
+		p("# registry identity (what \"already accepted\" is remembered by): %s", e.Identity())
 		p("password = %s", secretState(e.PasswordEnv, e.PasswordFile))
 		if e.CAFile != "" {
 			p("ca_file = %q", e.CAFile)
@@ -43,7 +45,7 @@ func (c *Config) Describe(w io.Writer) {
 	for _, name := range sorted(c.Inboxes) {
 		in := c.Inboxes[name]
 		p("\n[inboxes.%s]", name)
-		p("kind = %q\npath = %q\narchive = %q", in.Kind, in.Path, in.Archive)
+		p("kind = %q\npath = %q\ncreate = %v\narchive = %q", in.Kind, in.Path, in.Create, in.Archive)
 		p("patterns = [%s]", quoteAll(in.Patterns))
 		p("profile = %q\nsite = %q\nendpoint = %q\nmarker = %q", in.Profile, in.Site, in.Endpoint, in.Marker)
 		p("stable_for = %q\nrescan = %q\nschedule = %q", in.StableFor, in.Rescan, in.Schedule)

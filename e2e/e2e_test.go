@@ -79,6 +79,7 @@ region = "CAIRBA"
 county = "San Francisco"
 
 [endpoints.reg]
+environment = "staging"
 url = %q
 username = "sandbox"
 facility_id = "sandbox"
@@ -89,6 +90,7 @@ breaker_cooldown = "200ms"
 
 [inboxes.clinic]
 path = "inbox"
+create = true
 archive = "archive"
 site = "demo"
 endpoint = "reg"

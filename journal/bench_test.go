@@ -32,7 +32,7 @@ func BenchmarkMessageCycle(b *testing.B) {
 				{Line: 2*n + 1, Site: "S", PatientID: fmt.Sprint("P", n), VaccinationID: fmt.Sprint("V", 2*n+1), Action: "A", ContentHash: "h"},
 			}
 			for _, r := range recs {
-				if _, _, _, err := j.Accepted(ctx, r.Site, r.VaccinationID); err != nil {
+				if _, _, _, err := j.Accepted(ctx, "R", r.Site, r.VaccinationID); err != nil {
 					b.Error(err)
 					return
 				}
@@ -43,7 +43,7 @@ func BenchmarkMessageCycle(b *testing.B) {
 				return
 			}
 			outs := []Outcome{{Line: 2 * n, Outcome: "accepted", Stored: true}, {Line: 2*n + 1, Outcome: "accepted", Stored: true}}
-			if err := j.FinishMessage(ctx, "C", n, "accepted", "MSH|^~\\&|...\rMSA|AA|IZ\r", 1, outs); err != nil {
+			if err := j.FinishMessage(ctx, "R", "C", n, "accepted", "MSH|^~\\&|...\rMSA|AA|IZ\r", 1, outs); err != nil {
 				b.Error(err)
 				return
 			}

@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS messages (
 	raw       BLOB NOT NULL DEFAULT x'',
 	sent_at   TEXT NOT NULL DEFAULT '',
 	done_at   TEXT NOT NULL DEFAULT '',
+	registry  TEXT NOT NULL DEFAULT '',
+	last_error TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (claim, seq)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -86,13 +88,30 @@ CREATE INDEX IF NOT EXISTS records_seq ON records(claim, seq, line);
 CREATE INDEX IF NOT EXISTS records_vid ON records(vaccination_id);
 CREATE INDEX IF NOT EXISTS records_msh10 ON records(msh10);
 CREATE TABLE IF NOT EXISTS accepted (
+	registry       TEXT NOT NULL,
 	site           TEXT NOT NULL,
 	vaccination_id TEXT NOT NULL,
 	content_hash   TEXT NOT NULL,
 	msh10          TEXT NOT NULL,
 	claim          TEXT NOT NULL,
 	at             TEXT NOT NULL,
-	PRIMARY KEY (site, vaccination_id)
+	PRIMARY KEY (registry, site, vaccination_id)
+);
+CREATE TABLE IF NOT EXISTS refusals (
+	registry    TEXT PRIMARY KEY,
+	fingerprint TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	at          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS testplan_runs (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	endpoint    TEXT NOT NULL,
+	registry    TEXT NOT NULL,
+	environment TEXT NOT NULL,
+	site        TEXT NOT NULL,
+	at          TEXT NOT NULL,
+	cases       INTEGER NOT NULL,
+	failed      TEXT NOT NULL DEFAULT ''
 );
 `
 
@@ -161,6 +180,34 @@ func setUp(db *sql.DB) error {
 			return err
 		}
 	}
+	for _, col := range []string{"registry", "last_error"} {
+		var has int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = ?`, col).Scan(&has); err != nil {
+			return err
+		}
+		if has == 0 {
+			if _, err := tx.Exec(`ALTER TABLE messages ADD COLUMN ` + col + ` TEXT NOT NULL DEFAULT ''`); err != nil {
+				return err
+			}
+		}
+	}
+	var hasRegistry int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('accepted') WHERE name = 'registry'`).Scan(&hasRegistry); err != nil {
+		return err
+	}
+	if hasRegistry == 0 {
+		// Acceptances journalled before they named their registry: nobody
+		// knows which registry holds them, so they keep registry '' and
+		// stop no send (see Accepted).
+		if _, err := tx.Exec(`ALTER TABLE accepted RENAME TO accepted_v1;
+			CREATE TABLE accepted (
+				registry TEXT NOT NULL, site TEXT NOT NULL, vaccination_id TEXT NOT NULL, content_hash TEXT NOT NULL,
+				msh10 TEXT NOT NULL, claim TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (registry, site, vaccination_id));
+			INSERT INTO accepted SELECT '', site, vaccination_id, content_hash, msh10, claim, at FROM accepted_v1;
+			DROP TABLE accepted_v1;`); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
 }
 
@@ -210,6 +257,9 @@ type Message struct {
 	Outcome  string
 	Attempts int
 	ACK      string
+	// Registry is the identity of the registry that answered; LastError
+	// why the last try did not get an answer (while it waits).
+	Registry, LastError string
 	// Site and PatientID are the patient's, from the message's records
 	// (read only).
 	Site, PatientID string
@@ -312,7 +362,7 @@ func (j *Journal) files(ctx context.Context, query string, args ...any) ([]File,
 	return out, rows.Err()
 }
 
-const messageCols = `m.claim, m.seq, m.msh10, m.msh7, m.lines, m.raw, m.state, m.outcome, m.attempts, m.ack,
+const messageCols = `m.claim, m.seq, m.msh10, m.msh7, m.lines, m.raw, m.state, m.outcome, m.attempts, m.ack, m.registry, m.last_error,
 	COALESCE((SELECT r.site FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), ''),
 	COALESCE((SELECT r.patient_id FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), '')`
 
@@ -320,7 +370,7 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var msh10 sql.NullString
 	var msh7, lines string
-	err := sc.Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.Raw, &m.State, &m.Outcome, &m.Attempts, &m.ACK, &m.Site, &m.PatientID)
+	err := sc.Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.Raw, &m.State, &m.Outcome, &m.Attempts, &m.ACK, &m.Registry, &m.LastError, &m.Site, &m.PatientID)
 	m.MSH10, m.MSH7, m.Lines = msh10.String, parseTime(msh7), decodeLines(lines)
 	return m, err
 }
@@ -444,17 +494,18 @@ type Outcome struct {
 	Stored   bool   // the registry now holds this content: remember it as accepted
 }
 
-// FinishMessage commits a message's answer and its records' outcomes, and
-// remembers the stored ones as accepted for their site and vaccination id.
-func (j *Journal) FinishMessage(ctx context.Context, claim string, seq int, outcome, ackText string, attempts int, outs []Outcome) error {
+// FinishMessage commits a message's answer from registry (an endpoint's
+// identity) and its records' outcomes, and remembers the stored ones as
+// held by that registry for their site and vaccination id.
+func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq int, outcome, ackText string, attempts int, outs []Outcome) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	t := now()
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, outcome = ?, ack = ?, attempts = attempts + ?, done_at = ? WHERE claim = ? AND seq = ?`,
-		Done, outcome, ackText, attempts, t, claim, seq); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, outcome = ?, ack = ?, attempts = attempts + ?, done_at = ?, registry = ?, last_error = '' WHERE claim = ? AND seq = ?`,
+		Done, outcome, ackText, attempts, t, registry, claim, seq); err != nil {
 		return err
 	}
 	for _, o := range outs {
@@ -466,10 +517,10 @@ func (j *Journal) FinishMessage(ctx context.Context, claim string, seq int, outc
 			return err
 		}
 		if o.Stored {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO accepted(site, vaccination_id, content_hash, msh10, claim, at)
-				SELECT site, vaccination_id, content_hash, msh10, claim, ? FROM records WHERE claim = ? AND line = ? AND vaccination_id != ''
-				ON CONFLICT(site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10, claim = excluded.claim, at = excluded.at`,
-				t, claim, o.Line); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, claim, at)
+				SELECT ?, site, vaccination_id, content_hash, msh10, claim, ? FROM records WHERE claim = ? AND line = ? AND vaccination_id != ''
+				ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10, claim = excluded.claim, at = excluded.at`,
+				registry, t, claim, o.Line); err != nil {
 				return err
 			}
 		}
@@ -477,16 +528,21 @@ func (j *Journal) FinishMessage(ctx context.Context, claim string, seq int, outc
 	return tx.Commit()
 }
 
-// AddAttempts counts failed tries of a message that is still pending.
-func (j *Journal) AddAttempts(ctx context.Context, claim string, seq, n int) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE messages SET attempts = attempts + ? WHERE claim = ? AND seq = ?`, n, claim, seq)
+// AddAttempts counts failed tries of a message that is still pending, and
+// keeps why it is (no patient data: an error class and text from the
+// transport or the registry).
+func (j *Journal) AddAttempts(ctx context.Context, claim string, seq, n int, why string) error {
+	_, err := j.db.ExecContext(ctx, `UPDATE messages SET attempts = attempts + ?, last_error = ? WHERE claim = ? AND seq = ?`, n, why, claim, seq)
 	return err
 }
 
-// Accepted returns the content hash and MSH-10 of the last content the
-// registry stored for a site's vaccination id.
-func (j *Journal) Accepted(ctx context.Context, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	err = j.db.QueryRowContext(ctx, `SELECT content_hash, msh10 FROM accepted WHERE site = ? AND vaccination_id = ?`, site, vaccinationID).Scan(&hash, &msh10)
+// Accepted returns the content hash and MSH-10 of the last content a
+// registry (an endpoint's identity) stored for a site's vaccination id.
+// What another registry holds - the sandbox, a staging endpoint - and
+// acceptances journalled before registries were named, never count.
+func (j *Journal) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
+	err = j.db.QueryRowContext(ctx, `SELECT content_hash, msh10 FROM accepted WHERE registry = ? AND site = ? AND vaccination_id = ?`,
+		registry, site, vaccinationID).Scan(&hash, &msh10)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil
 	}

@@ -49,16 +49,16 @@ func TestFileMessageRecordLifeCycle(t *testing.T) {
 	if err := j.StartMessage(ctx, Message{Claim: "C2", Seq: 1, MSH10: "IZ1", State: Sending}, nil); !errors.Is(err, ErrDuplicateControlID) {
 		t.Fatalf("reused MSH-10: %v", err)
 	}
-	if _, _, ok, _ := j.Accepted(ctx, "S1", "V1"); ok {
+	if _, _, ok, _ := j.Accepted(ctx, "R1", "S1", "V1"); ok {
 		t.Fatal("accepted before the answer")
 	}
 	if n, _ := j.OpenMessages(ctx, "C1"); n != 1 {
 		t.Errorf("open messages %d", n)
 	}
-	if err := j.FinishMessage(ctx, "C1", 1, "accepted", "MSH|...\rMSA|AA|IZ1\r", 2, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
+	if err := j.FinishMessage(ctx, "R1", "C1", 1, "accepted", "MSH|...\rMSA|AA|IZ1\r", 2, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if h, msh10, ok, err := j.Accepted(ctx, "S1", "V1"); !ok || h != "h1" || msh10 != "IZ1" || err != nil {
+	if h, msh10, ok, err := j.Accepted(ctx, "R1", "S1", "V1"); !ok || h != "h1" || msh10 != "IZ1" || err != nil {
 		t.Errorf("accepted = %s %s %v %v", h, msh10, ok, err)
 	}
 	if n, _ := j.OpenMessages(ctx, "C1"); n != 0 {
@@ -132,7 +132,7 @@ func TestTwoWritersShareOneJournal(t *testing.T) {
 						errs <- err
 						return
 					}
-					if err := j.FinishMessage(ctx, claim, i, "accepted", "ack", 1, []Outcome{{Line: i, Outcome: "accepted", Stored: true}}); err != nil {
+					if err := j.FinishMessage(ctx, "R1", claim, i, "accepted", "ack", 1, []Outcome{{Line: i, Outcome: "accepted", Stored: true}}); err != nil {
 						errs <- err
 						return
 					}
@@ -190,7 +190,7 @@ func TestMessagesKeepTheirBytesAndLines(t *testing.T) {
 		t.Fatalf("sending %+v %v", sending, err)
 	}
 	// The registry's problems join those recorded at the start.
-	if err := j.FinishMessage(ctx, "C1", 1, "accepted", "MSA|AA|IZ1", 1, []Outcome{
+	if err := j.FinishMessage(ctx, "R1", "C1", 1, "accepted", "MSA|AA|IZ1", 1, []Outcome{
 		{Line: 2, Outcome: "accepted", Problems: `[{"code":"r1"}]`, Stored: true},
 		{Line: 3, Outcome: "accepted", Problems: `[{"code":"r2"}]`, Stored: true},
 	}); err != nil {

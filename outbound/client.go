@@ -95,8 +95,13 @@ type Client struct {
 	probing atomic.Bool
 	rnd     func() float64
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	refused *refusal
+	// first admits one call at a time until the registry has answered
+	// one (answered): see gateFirst.
+	first    chan struct{}
+	answered atomic.Bool
 }
 
 // Stats counts what a client did.
@@ -159,6 +164,7 @@ func New(ep Endpoint, log zerolog.Logger) (*Client, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		rnd:    newRand(),
+		first:  make(chan struct{}, 1),
 	}
 	if ep.Rate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(ep.Rate), max(1, ep.Concurrency))

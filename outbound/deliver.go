@@ -17,6 +17,69 @@ import (
 // bytes.
 var ErrNotDelivered = errors.New("not delivered")
 
+// ErrCredentialsRefused is wrapped, with ErrNotDelivered, while the
+// registry refuses the endpoint's credentials (it answered a
+// SecurityFault): nothing is sent and no login is tried until the client
+// is told the credentials work again (ClearRefused).
+var ErrCredentialsRefused = errors.New("the registry refused our credentials")
+
+type refusal struct {
+	reason string
+	at     time.Time
+}
+
+// Refused reports whether the client is stopped by a credentials refusal,
+// since when and why.
+func (c *Client) Refused() (reason string, at time.Time, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused == nil {
+		return "", time.Time{}, false
+	}
+	return c.refused.reason, c.refused.at, true
+}
+
+// Refuse stops the client as if the registry had just refused its
+// credentials (a refusal remembered from an earlier run).
+func (c *Client) Refuse(reason string, at time.Time) {
+	c.mu.Lock()
+	c.refused = &refusal{reason, at}
+	c.mu.Unlock()
+}
+
+// ClearRefused lets the client send again: the credentials were checked
+// and accepted, or changed. The first call after it goes alone again.
+func (c *Client) ClearRefused() {
+	c.mu.Lock()
+	c.refused = nil
+	c.mu.Unlock()
+	c.answered.Store(false)
+}
+
+// gateFirst lets one call at a time through until the registry has
+// answered a call (answered); release reports whether this call got an
+// answer that shows the credentials work.
+func (c *Client) gateFirst(ctx context.Context) (release func(answered bool), err error) {
+	if c.answered.Load() {
+		return func(bool) {}, nil
+	}
+	select {
+	case c.first <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if c.answered.Load() {
+		<-c.first
+		return func(bool) {}, nil
+	}
+	return func(ok bool) {
+		if ok {
+			c.answered.Store(true)
+		}
+		<-c.first
+	}, nil
+}
+
 // Delivery is the final answer to one message.
 type Delivery struct {
 	ACK      *ack.ACK // the registry's ACK; nil when the answer was a MessageTooLargeFault
@@ -92,6 +155,17 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		return Delivery{Attempts: n}, fmt.Errorf("%w after %d attempt(s): %w", ErrNotDelivered, n, why)
 	}
 	for attempt := 1; ; attempt++ {
+		// Until the registry has answered once, calls go one at a time:
+		// credentials it refuses then cost one failed login, not one per
+		// call in flight.
+		release, err := c.gateFirst(wait)
+		if err != nil {
+			return notDelivered(attempt-1, waitEnded(ctx))
+		}
+		if reason, _, ok := c.Refused(); ok {
+			release(false)
+			return notDelivered(attempt-1, fmt.Errorf("%w: %s", ErrCredentialsRefused, reason))
+		}
 		if attempt > c.ep.MaxAttempts {
 			return notDelivered(attempt-1, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
 		}
@@ -103,23 +177,28 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		}
 		trial, err := c.br.acquire(acq)
 		if err != nil {
+			release(false)
 			return notDelivered(attempt-1, err)
 		}
 		select {
 		case c.sem <- struct{}{}:
 		case <-wait.Done():
+			release(false)
 			c.br.abandon(trial)
 			return notDelivered(attempt-1, waitEnded(ctx))
 		}
 		if c.limiter != nil {
 			if err := c.limiter.Wait(wait); err != nil {
 				<-c.sem
+				release(false)
 				c.br.abandon(trial)
 				return notDelivered(attempt-1, waitEnded(ctx))
 			}
 		}
 		text, err := c.Submit(ctx, hl7)
 		<-c.sem
+		var sec *SecurityFault
+		release(err == nil || !errors.As(err, &sec) && classify(err) == final)
 		if err == nil {
 			a, perr := ack.Parse([]byte(text))
 			switch {
@@ -152,6 +231,16 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 			return Delivery{Outcome: ack.Rejected, Fault: err, Attempts: attempt, Elapsed: time.Since(start)}, nil
 		case endpoint:
 			c.count(func(s *Stats) { s.Faults++ })
+			if errors.As(err, &sec) {
+				// Not an outage: trying again would only fail more logins
+				// (and may lock the account). Stop until told otherwise.
+				c.br.abandon(trial)
+				reason := ack.Redact(err.Error())
+				c.Refuse(reason, time.Now())
+				c.log.Error().Bool("alert", true).Str("error", reason).
+					Msg("the registry refused our credentials: nothing more is sent to this endpoint until they are fixed and `izdrop ping -auth` passes")
+				return notDelivered(attempt, fmt.Errorf("%w: %s", ErrCredentialsRefused, reason))
+			}
 			if c.br.endpointFailure(trial, ack.Redact(err.Error())) {
 				c.opened(err)
 			}

@@ -2,8 +2,8 @@
 // SOAP web service and returns what became of each: the step after
 // transform and before archive.
 //
-// Transport: SOAP 1.2, document/literal, with the two codecs of
-// ../shared/spec/cair2.md - the 2011 WSDL (urn:cdc:iisb:2011, CAIR2's and
+// Transport: SOAP 1.2, document/literal, with the two codecs of the CDC
+// IIS web service (docs/cair2.md) - the 2011 WSDL (urn:cdc:iisb:2011, CAIR2's and
 // the default) and the 2014 WSDL (urn:cdc:iisb:2014) - each a request
 // template and a response reader. The envelope is written here: the Go SOAP
 // libraries are SOAP 1.1 code generators or unmaintained clients, and what
@@ -19,14 +19,18 @@
 //     whose MSA-2 names another message are transient: retried with exponential backoff and full jitter, with the
 //     same bytes (so the same MSH-10), within a time budget and an attempt
 //     cap. A run of them opens the endpoint's circuit breaker.
-//   - SecurityFault, UnsupportedOperationFault and HTTP 4xx mean the
-//     endpoint or its credentials are wrong: the breaker opens at once.
+//   - SecurityFault means the registry refused the credentials: not an
+//     outage, so no retry and no probe. The client stops sending
+//     (ErrCredentialsRefused) until told the credentials work again
+//     (ClearRefused, after `izdrop ping -auth` passes): every further
+//     attempt would be another failed login, and may lock the account.
+//   - UnsupportedOperationFault and HTTP 4xx mean the endpoint is wrong:
+//     the breaker opens at once.
 //
 // While the breaker is open nothing is sent. After a cool-down a
 // connectivityTest probes the endpoint; if it answers, one message goes
 // through as a trial, and its fate closes or reopens the breaker (with a
-// doubled cool-down, so bad credentials cost one failed login per
-// cool-down, not a lockout). A message that cannot be delivered - breaker
+// doubled cool-down). A message that cannot be delivered - breaker
 // open, budget spent, stop requested - is returned with ErrNotDelivered:
 // the caller keeps it pending. Nothing is marked failed because the registry
 // was down.

@@ -144,32 +144,32 @@ func TestSecurityFaultStopsTheEndpointUntilCredentialsWork(t *testing.T) {
 			})
 			e.sb.SetCredentials("sandbox", "rotated", "sandbox")
 			_, err := e.c.Deliver(context.Background(), "S1", vxu("S1", "VS1"))
-			var sec *outbound.SecurityFault
-			if !errors.Is(err, outbound.ErrNotDelivered) || !errors.Is(err, outbound.ErrBreakerOpen) || !strings.Contains(err.Error(), "SecurityFault") {
+			if !errors.Is(err, outbound.ErrNotDelivered) || !errors.Is(err, outbound.ErrCredentialsRefused) || !strings.Contains(err.Error(), "SecurityFault") {
 				t.Fatalf("err = %v", err)
 			}
-			_ = sec
-			if st, _ := e.c.Breaker(); st == outbound.Closed {
-				t.Errorf("breaker %s after a SecurityFault", st)
+			if _, _, ok := e.c.Refused(); !ok {
+				t.Fatal("the client does not say the registry refused its credentials")
 			}
-			// While the credentials stay wrong, each cool-down costs one trial
-			// login at most: never a flood.
-			calls := submits(e.sb)
-			if calls > 6 {
-				t.Errorf("%d submit calls in 300ms with bad credentials", calls)
+			// A refusal is not an outage: no breaker, no probe, and no
+			// further login with the refused credentials, however many
+			// messages wait.
+			if st, _ := e.c.Breaker(); st != outbound.Closed {
+				t.Errorf("breaker %s after a SecurityFault: a refusal is not an outage", st)
 			}
-			if e.sb.Stats().Security != calls {
-				t.Errorf("every submit should have been a security fault")
+			for i := 0; i < 5; i++ {
+				if _, err := e.c.Deliver(context.Background(), "S1", vxu("S1", "VS1")); !errors.Is(err, outbound.ErrCredentialsRefused) {
+					t.Fatalf("delivery %d while refused: %v", i, err)
+				}
 			}
-			// The credentials are fixed on the registry side: the next trial
-			// gets through and closes the breaker.
+			if calls := submits(e.sb); calls != 1 || e.sb.Stats().Security != 1 {
+				t.Errorf("%d submit calls (%d security faults) with refused credentials; want the first one only", calls, e.sb.Stats().Security)
+			}
+			// The credentials are fixed and checked: sending resumes.
 			e.sb.SetCredentials("sandbox", "sandbox", "sandbox")
+			e.c.ClearRefused()
 			d, err := e.c.Deliver(context.Background(), "S2", vxu("S2", "VS2"))
 			if err != nil || d.Outcome != ack.Accepted {
 				t.Fatalf("after the fix: %+v %v", d, err)
-			}
-			if st, _ := e.c.Breaker(); st != outbound.Closed {
-				t.Errorf("breaker %s after success", st)
 			}
 		})
 	}

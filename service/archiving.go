@@ -118,6 +118,7 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 		log.Error().Err(err).Msg("journal")
 		return Summary{Pending: 1}
 	}
+	removeWaitingNote(c)
 	f.State, f.Result, f.ArchivePath = journal.Archived, string(result), target
 	if err := in.src.archived(bg, c, f); err != nil {
 		// Filed locally; the remote copy is returned at the next pass.

@@ -36,6 +36,16 @@ func Find(ctx context.Context, j *journal.Journal, term string, w io.Writer) (bo
 		if f.Error != "" {
 			fmt.Fprintf(w, "  could not be read: %s\n", f.Error)
 		}
+		if f.State != journal.Archived {
+			if msgs, err := j.SendingMessages(ctx, f.Claim); err == nil {
+				for _, m := range msgs {
+					if m.LastError != "" {
+						fmt.Fprintf(w, "  waiting: %s (%d message(s) unanswered)\n", m.LastError, len(msgs))
+						break
+					}
+				}
+			}
+		}
 		keys := make([]string, 0, len(counts))
 		for k := range counts {
 			keys = append(keys, k)
@@ -63,14 +73,24 @@ func Find(ctx context.Context, j *journal.Journal, term string, w io.Writer) (bo
 		found = true
 		f, _ := j.GetFile(ctx, r.Claim)
 		outcome := r.Outcome
+		m, merr := j.GetMessage(ctx, r.Claim, r.Seq)
 		if outcome == "" {
 			outcome = "waiting for the registry"
+			if merr == nil && m.LastError != "" {
+				outcome += ": " + m.LastError
+			}
 		}
 		fmt.Fprintf(w, "record %s, line %d of %s (claim %s)\n  patient id %s, action %s, outcome: %s\n", r.VaccinationID, r.Line, f.Name, r.Claim, r.PatientID, r.Action, outcome)
 		if r.MSH10 != "" {
 			fmt.Fprintf(w, "  MSH-10 %s\n", r.MSH10)
 		}
-		if m, err := j.GetMessage(ctx, r.Claim, r.Seq); err == nil && m.ACK != "" {
+		// The message's ACK is this record's only if the message carried
+		// it: an invalid or already accepted record of the same patient
+		// was not sent, and the ACK says nothing about it.
+		if merr == nil && m.ACK != "" && r.MSH10 != "" && r.MSH10 == m.MSH10 {
+			if m.Registry != "" {
+				fmt.Fprintf(w, "  answered by registry %s\n", m.Registry)
+			}
 			fmt.Fprintf(w, "  ACK (attempts: %d):\n", m.Attempts)
 			for _, seg := range strings.FieldsFunc(m.ACK, func(c rune) bool { return c == '\r' || c == '\n' }) {
 				fmt.Fprintf(w, "    %s\n", seg)

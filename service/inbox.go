@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ type inbox struct {
 	name    string
 	cfg     *config.Inbox
 	topt    transform.Options
+	ep      *endpoint
 	client  *outbound.Client
 	tracker *watcher.Tracker
 	src     source
@@ -27,13 +29,23 @@ type inbox struct {
 	busy    chan struct{} // one pass at a time
 }
 
-func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*inbox, error) {
+func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
 	topt, err := s.cfg.TransformOptions(name, s.codes)
 	if err != nil {
 		return nil, err
 	}
 	topt.Application = "izdrop " + s.opt.Version
 	log := s.log.With().Str("inbox", name).Logger()
+	if ic.Kind == "local" && !ic.Create {
+		// A mistyped path would be watched, empty, forever.
+		if st, err := os.Stat(ic.Path); err != nil || !st.IsDir() {
+			where := s.cfg.At("inboxes." + name + ".path")
+			if err == nil {
+				return nil, fmt.Errorf("%s: %s is not a folder", where, ic.Path)
+			}
+			return nil, fmt.Errorf("%s: the inbox folder %s does not exist: create it (it is where the EHR writes its exports), correct the path, or set create = true", where, ic.Path)
+		}
+	}
 	dirs := []string{ic.Archive}
 	if ic.Kind == "local" {
 		dirs = append(dirs, ic.Path)
@@ -52,7 +64,7 @@ func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*
 		}
 	}
 	return &inbox{
-		s: s, name: name, cfg: ic, topt: topt, client: cl, src: src,
+		s: s, name: name, cfg: ic, topt: topt, ep: ep, client: ep.client, src: src,
 		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime()}),
 		log:     log,
 		busy:    make(chan struct{}, 1),
@@ -124,6 +136,12 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		return passSummary{}, ctx.Err()
 	}
 	var sum passSummary
+	if _, refused := in.ep.refused(ctx); refused {
+		// Not an outage: every try would be another failed login. Files
+		// stay in the inbox (and in work/) until the credentials work.
+		sum.Refused = []string{in.ep.name}
+		return sum, nil
+	}
 	if st, _ := in.client.Breaker(); st == outbound.Open && !once {
 		// Nothing can be delivered now; files stay where they are.
 		sum.Pending = 1
@@ -148,6 +166,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 	if err != nil {
 		return sum, err
 	}
+	cleanWaitingNotes(in.src.workDir(), claimed)
 	for _, c := range claimed {
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
@@ -156,6 +175,11 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		sum.add(s)
 		if stalled {
 			return sum, nil // newer files wait for this one
+		}
+		if _, refused := in.ep.refused(ctx); refused {
+			sum.Refused = []string{in.ep.name}
+			sum.Pending += len(claimed) - 1 // the rest wait in work/, untouched
+			return sum, nil
 		}
 	}
 	settleUntil := time.Now().Add(3*in.cfg.StableFor.Duration + 10*time.Second)
@@ -178,6 +202,12 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 			}
 			break
 		}
+		if _, refused := in.ep.refused(ctx); refused {
+			// Met during this pass: what is not claimed yet stays in the
+			// inbox until the credentials work.
+			sum.Refused = []string{in.ep.name}
+			break
+		}
 		e := ready[0]
 		c, err := in.src.claim(ctx, e.Name, in.s.opt.Now())
 		in.tracker.Forget(e.Name)
@@ -193,6 +223,9 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		if stalled {
 			return sum, nil
 		}
+	}
+	if _, refused := in.ep.refused(ctx); refused {
+		sum.Refused = []string{in.ep.name}
 	}
 	return sum, ctx.Err()
 }

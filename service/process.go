@@ -78,7 +78,10 @@ func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) (sum
 	}
 	if pending {
 		j.SetFile(context.Background(), c.ID, journal.Pending, "", "", "")
-		log.Warn().Msg("some records wait for the registry: the file stays in work/ until they are answered")
+		in.writeWaitingNote(context.Background(), f, c, ctx.Err() != nil)
+		if _, refused := in.ep.refused(context.Background()); !refused {
+			log.Warn().Msg("some records wait for the registry: the file stays in work/ until they are answered")
+		}
 		return Summary{Pending: 1}, false
 	}
 	return in.archive(ctx, f, c, fileErr, log), false

@@ -16,6 +16,7 @@ import (
 	"github.com/izdrop/izdrop/archive"
 	"github.com/izdrop/izdrop/hl7"
 	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/transform"
 )
 
@@ -83,7 +84,7 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 		for i, line := range row.Lines {
 			outs[i] = journal.Outcome{Line: line, Outcome: outcomeUnknown, Problems: issue}
 		}
-		if err := j.FinishMessage(context.Background(), f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
+		if err := j.FinishMessage(context.Background(), "", f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
 			log.Error().Err(err).Msg("journal")
 			return false
 		}
@@ -91,8 +92,12 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 	}
 	d, err := in.client.Deliver(in.s.sendCtx, row.MSH10, row.Raw)
 	if err != nil {
-		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts)
-		log.Warn().Int("attempts", d.Attempts).Str("error", ack.Redact(err.Error())).Msg("message not delivered yet; kept for the next pass")
+		why := ack.Redact(err.Error())
+		in.ep.noteRefusal(err)
+		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts, waitReason(err))
+		if !errors.Is(err, outbound.ErrCredentialsRefused) {
+			log.Warn().Int("attempts", d.Attempts).Str("error", why).Msg("message not delivered yet; kept for the next pass")
+		}
 		return false
 	}
 	outs := make([]journal.Outcome, len(row.Lines))
@@ -104,7 +109,7 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 	// is the registry's, and forgetting it would mean sending again. A
 	// failed commit is tried again before the message is left to be resent.
 	for try := 0; ; try++ {
-		err := j.FinishMessage(context.Background(), f.Claim, row.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs)
+		err := j.FinishMessage(context.Background(), in.ep.registry, f.Claim, row.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs)
 		if err == nil {
 			break
 		}
@@ -154,7 +159,7 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 		} else {
 			jr.ContentHash = rec.ContentHash()
 			jr.Problems = encodeIssues(validationIssues(rec, false))
-			h, msh10, ok, err := j.Accepted(ctx, m.SiteID, rec.VaccinationID)
+			h, msh10, ok, err := j.Accepted(ctx, in.ep.registry, m.SiteID, rec.VaccinationID)
 			if err != nil {
 				in.log.Error().Err(err).Msg("journal")
 				return journal.Message{}, false
@@ -162,7 +167,7 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
 				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
 				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
-					Str("outcome", "already_accepted").Str("msh10", msh10).Msg("record already in the registry: not sent again")
+					Str("outcome", "already_accepted").Str("msh10", msh10).Str("endpoint", in.ep.name).Msg("record already in this registry: not sent again")
 			} else {
 				send = append(send, rec)
 			}
@@ -224,4 +229,17 @@ func pick(m *transform.Message, lines []int) []*transform.Record {
 		}
 	}
 	return out
+}
+
+// waitReason says, for the journal and the waiting note, why a message has
+// no answer yet. It never holds patient data: transport and registry
+// errors are redacted.
+func waitReason(err error) string {
+	switch {
+	case errors.Is(err, outbound.ErrCredentialsRefused):
+		return "registry refused our credentials (SecurityFault): fix the password or settings, then run `izdrop ping -auth`"
+	case errors.Is(err, outbound.ErrBreakerOpen):
+		return "the registry is unreachable (circuit breaker open): " + ack.Redact(err.Error())
+	}
+	return ack.Redact(err.Error())
 }

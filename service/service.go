@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,14 +32,14 @@ type Options struct {
 // Service is izdrop running: inboxes watched or scheduled, files claimed,
 // read, delivered and archived, all journalled.
 type Service struct {
-	cfg     *config.Config
-	opt     Options
-	log     zerolog.Logger
-	journal *journal.Journal
-	codes   *codes.Set
-	sandbox *sandbox.Server
-	clients map[string]*outbound.Client
-	inboxes []*inbox
+	cfg       *config.Config
+	opt       Options
+	log       zerolog.Logger
+	journal   *journal.Journal
+	codes     *codes.Set
+	sandbox   *sandbox.Server
+	endpoints map[string]*endpoint
+	inboxes   []*inbox
 
 	// sendCtx outlives a stop request by the shutdown grace, so calls in
 	// flight can finish; stopSending ends it.
@@ -52,7 +53,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{cfg: cfg, opt: opt, log: opt.Log, clients: map[string]*outbound.Client{}}
+	s := &Service{cfg: cfg, opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}}
 	s.sendCtx, s.stopSending = context.WithCancel(context.Background())
 	var err error
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
@@ -71,25 +72,34 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 			s.log.Info().Str("url", s.sandbox.URL()).Msg("embedded sandbox registry started: its page shows what it received")
 		}
 	}
+	if n, err := s.journal.LegacyAccepted(context.Background()); err == nil && n > 0 {
+		s.log.Warn().Int("records", n).Msg("the journal holds acceptances from before izdrop named the registry that accepted them: " +
+			"those records are sent again if dropped again (a registry treats a resent dose with the same vaccination id as an update)")
+	}
 	for _, name := range cfg.InboxNames() {
 		ic := cfg.Inboxes[name]
-		cl, ok := s.clients[ic.Endpoint]
+		ep, ok := s.endpoints[ic.Endpoint]
 		if !ok {
 			sbURL := ""
 			if s.sandbox != nil {
 				sbURL = s.sandbox.URL()
 			}
-			ep, err := OutboundEndpoint(cfg, ic.Endpoint, sbURL)
+			oep, err := OutboundEndpoint(cfg, ic.Endpoint, sbURL)
 			if err != nil {
 				return fail(err)
 			}
-			ep.FailFast = true
-			if cl, err = outbound.New(ep, s.log); err != nil {
+			oep.FailFast = true
+			cl, err := outbound.New(oep, s.log)
+			if err != nil {
 				return fail(err)
 			}
-			s.clients[ic.Endpoint] = cl
+			if ep, err = newEndpoint(context.Background(), ic.Endpoint, cfg.Endpoints[ic.Endpoint], cl, s.journal, s.log); err != nil {
+				cl.Close()
+				return fail(err)
+			}
+			s.endpoints[ic.Endpoint] = ep
 		}
-		in, err := newInbox(s, name, ic, cl)
+		in, err := newInbox(s, name, ic, ep)
 		if err != nil {
 			return fail(err)
 		}
@@ -110,8 +120,8 @@ func (s *Service) Close() {
 	for _, in := range s.inboxes {
 		in.src.close()
 	}
-	for _, c := range s.clients {
-		c.Close()
+	for _, ep := range s.endpoints {
+		ep.client.Close()
 	}
 	if s.sandbox != nil {
 		s.sandbox.Close()
@@ -125,12 +135,20 @@ func (s *Service) Close() {
 type Summary struct {
 	Done, Failed, Pending int // files
 	Records               map[string]int
+	// Refused names the endpoints whose registry refused our credentials:
+	// their inboxes' files were left where they are.
+	Refused []string
 }
 
 func (a *Summary) add(b Summary) {
 	a.Done += b.Done
 	a.Failed += b.Failed
 	a.Pending += b.Pending
+	for _, r := range b.Refused {
+		if !slices.Contains(a.Refused, r) {
+			a.Refused = append(a.Refused, r)
+		}
+	}
 	for k, v := range b.Records {
 		if a.Records == nil {
 			a.Records = map[string]int{}

@@ -38,6 +38,9 @@ func newFixture(t testing.TB, extra string, faults sandbox.Faults) *fixture {
 	t.Cleanup(func() { sb.Close() })
 	t.Setenv("IZDROP_TEST_PW", "pw-e2e")
 	f := &fixture{dir: dir, inbox: filepath.Join(dir, "inbox"), archive: filepath.Join(dir, "archive"), sb: sb}
+	if err := os.MkdirAll(f.inbox, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	doc := fmt.Sprintf(`
 [service]
 data_dir = %q
@@ -50,6 +53,7 @@ region = "CAIRBA"
 county = "San Francisco"
 
 [endpoints.reg]
+environment = "staging"
 url = %q
 username = "sandbox"
 facility_id = "sandbox"
@@ -62,6 +66,7 @@ breaker_cooldown = "100ms"
 
 [inboxes.clinic]
 path = %q
+create = true
 archive = %q
 site = "demo"
 endpoint = "reg"
@@ -325,8 +330,15 @@ func TestRegistryDownFilesWaitThenComplete(t *testing.T) {
 	if err != nil || sum.Pending != 2 || sum.Done+sum.Failed != 0 {
 		t.Fatalf("registry down: %+v %v", sum, err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(f.inbox, "work")); len(ents) != 2 {
+	if ents, _ := filepath.Glob(filepath.Join(f.inbox, "work", "*--*")); len(ents) != 2 {
 		t.Fatalf("work/ holds %d files, want the 2 waiting", len(ents))
+	}
+	notes, _ := filepath.Glob(filepath.Join(f.inbox, "work", "*.waiting.txt"))
+	if len(notes) != 2 {
+		t.Fatalf("waiting notes: %v", notes)
+	}
+	if b, _ := os.ReadFile(notes[0]); !strings.Contains(string(b), "503") && !strings.Contains(string(b), "unreachable") {
+		t.Errorf("the waiting note does not say why:\n%s", b)
 	}
 	if _, ok := f.archived("v.csv"); ok {
 		t.Fatal("a file was archived while the registry was down")
@@ -409,9 +421,14 @@ func TestStopLeavesNothingHalfDone(t *testing.T) {
 	if _, ok := f.archived("big.csv"); ok {
 		t.Fatal("archived although stopped mid-way")
 	}
-	ents, _ := os.ReadDir(filepath.Join(f.inbox, "work"))
+	ents, _ := filepath.Glob(filepath.Join(f.inbox, "work", "*--*"))
 	if len(ents) != 1 {
 		t.Fatalf("work/: %v", ents)
+	}
+	if notes, _ := filepath.Glob(filepath.Join(f.inbox, "work", "*.waiting.txt")); len(notes) != 1 {
+		t.Errorf("no note says why big.csv waits: %v", notes)
+	} else if b, _ := os.ReadFile(notes[0]); !strings.Contains(string(b), "stopped") {
+		t.Errorf("the note does not say izdrop was stopped:\n%s", b)
 	}
 	// A new start finishes it, without sending anything twice.
 	s.Close()

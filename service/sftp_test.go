@@ -29,6 +29,7 @@ data_dir = %q
 id = "DEMO01"
 region = "CAIRBA"
 [endpoints.reg]
+environment = "staging"
 url = %q
 username = "sandbox"
 facility_id = "sandbox"

@@ -31,6 +31,8 @@ type source interface {
 	// lockPath is the inbox's pass lock file, shared by every izdrop
 	// process that works on the inbox on this machine.
 	lockPath() string
+	// workDir is the local folder claimed files are processed from.
+	workDir() string
 	trustModTime() bool
 	close()
 }
@@ -52,6 +54,7 @@ func (l localSource) claim(_ context.Context, name string, now time.Time) (watch
 }
 
 func (l localSource) archived(context.Context, watcher.Claimed, journal.File) error { return nil }
+func (l localSource) workDir() string                                               { return l.work() }
 func (l localSource) lockPath() string                                              { return filepath.Join(l.in.Path, passLock) }
 func (l localSource) trustModTime() bool                                            { return true }
 func (l localSource) close()                                                        {}
@@ -191,6 +194,7 @@ func (s *sftpSource) returnFile(ctx context.Context, rc watcher.RemoteClaim, f j
 
 func (s *sftpSource) lockPath() string   { return filepath.Join(s.in.Archive, passLock) }
 func (s *sftpSource) trustModTime() bool { return false }
+func (s *sftpSource) workDir() string    { return s.local }
 func (s *sftpSource) close()             { s.sftp.Close() }
 
 func exists(path string) bool {

@@ -26,6 +26,7 @@ const (
 	exitUsage   = 2 // bad usage or configuration
 	exitPending = 3 // run --once: files left waiting for the registry
 	exitFailure = 4 // the service could not run (I/O, startup)
+	exitRefused = 5 // run --once: the registry refused our credentials; files left in the inbox
 )
 
 // usageError is a mistake in how izdrop was called.

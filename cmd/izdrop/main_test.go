@@ -89,7 +89,7 @@ func TestPing(t *testing.T) {
 	// A free port, so the test never meets a running izdrop.
 	b = []byte(strings.Replace(string(b), `listen = "127.0.0.1:8931"`, `listen = "127.0.0.1:0"`, 1))
 	// An endpoint with the wrong password, pointing at nothing useful.
-	b = append(b, []byte("\n[endpoints.dead]\nurl = \"http://127.0.0.1:1/CATRN-WS/IISService\"\nusername = \"ORG\"\nfacility_id = \"ORG\"\npassword_env = \"IZDROP_TEST_DEAD_PW\"\nconnect_timeout = \"1s\"\n")...)
+	b = append(b, []byte("\n[endpoints.dead]\nenvironment = \"staging\"\nurl = \"http://127.0.0.1:1/CATRN-WS/IISService\"\nusername = \"ORG\"\nfacility_id = \"ORG\"\npassword_env = \"IZDROP_TEST_DEAD_PW\"\nconnect_timeout = \"1s\"\n")...)
 	os.WriteFile(cfg, b, 0o600)
 	code, out, errs := runIn(t, dir, "ping", "-auth")
 	if code != exitOK || !strings.Contains(out, "connectivity test ok") || !strings.Contains(out, "credentials accepted") {

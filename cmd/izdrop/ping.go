@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/izdrop/izdrop/hl7"
+	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/service"
 
@@ -80,15 +83,35 @@ func pingCmd(args []string, stdout, stderr io.Writer) int {
 	e.F("T") // training: refused with AR, nothing stored
 	e.F("2.5.1")
 	text, err := cl.Submit(ctx, e.Bytes())
+	if err == nil {
+		if _, perr := ack.Parse([]byte(text)); perr != nil {
+			fmt.Fprintf(stdout, "  credentials check: the answer is not an ACK (%v)\n", perr)
+			return exitFailure
+		}
+	}
+	// The service stops sending to a registry that refused our
+	// credentials, and resumes once a check like this one passes.
+	j, jerr := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	if jerr != nil {
+		return fail(stderr, jerr)
+	}
+	defer j.Close()
+	before, wasRefused, _ := j.Refused(ctx, c.Endpoints[*name].Identity())
+	if jerr := service.CredentialsChecked(ctx, j, c.Endpoints[*name], err); jerr != nil {
+		return fail(stderr, jerr)
+	}
 	if err != nil {
 		fmt.Fprintf(stdout, "  credentials check FAILED\n  %s\n", outbound.Explain(err))
+		var sec *outbound.SecurityFault
+		if errors.As(err, &sec) {
+			fmt.Fprintln(stdout, "  izdrop sends nothing more to this endpoint until a check like this one passes.")
+			return exitRefused
+		}
 		return exitFailure
 	}
-	a, err := ack.Parse([]byte(text))
-	if err != nil {
-		fmt.Fprintf(stdout, "  credentials check: the answer is not an ACK (%v)\n", err)
-		return exitFailure
+	fmt.Fprintln(stdout, "  credentials accepted (the registry answered the header-only test message with an ACK)")
+	if wasRefused {
+		fmt.Fprintf(stdout, "  the registry had refused our credentials on %s; sending to it resumes\n", before.At.Local().Format("2006-01-02 15:04:05"))
 	}
-	fmt.Fprintf(stdout, "  credentials accepted (the registry answered the test message with MSA-1 %s, as expected for a header-only message)\n", a.Code)
 	return exitOK
 }

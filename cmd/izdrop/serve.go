@@ -56,7 +56,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "config.toml", "configuration file")
 	once := fs.Bool("once", false, "process what is in the inboxes now and exit (required)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: izdrop run --once [-config FILE]\n\nExit status: 0 every file done, 1 some files failed (records rejected or invalid,\nor unreadable), 3 some files wait in work/ for the registry, 2 usage/config error.")
+		fmt.Fprintln(stderr, "usage: izdrop run --once [-config FILE]\n\nExit status: 0 every file done, 1 some files failed (records rejected or invalid,\nor unreadable), 3 some files wait in work/ for the registry, 5 the registry refused\nour credentials (files left where they are; fix them, then izdrop ping -auth),\n2 usage/config error, 4 izdrop could not run.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,9 +84,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintln(stdout)
+	for _, ep := range sum.Refused {
+		fmt.Fprintf(stdout, "endpoint %s: the registry refused our credentials; nothing was sent to it. Fix them, then run: izdrop ping -endpoint %s -auth\n", ep, ep)
+	}
 	switch {
 	case err != nil && ctx.Err() == nil:
 		return fail(stderr, err)
+	case len(sum.Refused) > 0:
+		return exitRefused
 	case sum.Pending > 0 || ctx.Err() != nil:
 		return exitPending
 	case sum.Failed > 0:
