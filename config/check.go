@@ -134,7 +134,6 @@ func checkInboxDir(where string, in *Inbox, add func(sev, key, format string, ar
 	st, err := os.Stat(in.Path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && in.Create:
-		add(SevInfo, where+".path", "%s does not exist yet; izdrop will create it (create = true)", in.Path)
 		checkDir(where+".path", in.Path, true, add)
 	case errors.Is(err, os.ErrNotExist):
 		add(SevError, where+".path", "%s does not exist: create it (the EHR's export folder), correct the path, or set create = true", in.Path)
