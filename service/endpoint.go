@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/izdrop/izdrop/ack"
 	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/outbound"
@@ -101,15 +102,15 @@ func (ep *endpoint) noteRefusal(err error) {
 
 // CredentialsChecked records the result of an explicit credentials check
 // against endpoint name (izdrop ping -auth, izdrop testplan): a refusal
-// (err wraps a *outbound.SecurityFault) is recorded, so the service stops
+// (err wraps a *outbound.SecurityFault or ErrCredentialsRefused) is recorded, so the service stops
 // sending; a pass (err nil) lifts any refusal.
 func CredentialsChecked(ctx context.Context, j *journal.Journal, e *config.Endpoint, err error) error {
 	var sec *outbound.SecurityFault
 	switch {
 	case err == nil:
 		return j.ClearRefused(ctx, e.Identity())
-	case errors.As(err, &sec):
-		return j.SetRefused(ctx, journal.Refusal{Registry: e.Identity(), Fingerprint: e.Fingerprint(), Reason: sec.Error(), At: time.Now()})
+	case errors.As(err, &sec), errors.Is(err, outbound.ErrCredentialsRefused):
+		return j.SetRefused(ctx, journal.Refusal{Registry: e.Identity(), Fingerprint: e.Fingerprint(), Reason: ack.Redact(err.Error()), At: time.Now()})
 	}
 	return nil
 }
