@@ -70,10 +70,10 @@ type row map[string]string
 // to each other's doses.
 type patients struct{ run string }
 
-func (p patients) id(n int) string          { return fmt.Sprintf("%s-P%02d", p.run, n) }
-func (p patients) dose(n, k int) string     { return fmt.Sprintf("%s-P%02d-%d", p.run, n, k) }
-func (p patients) birth(years int) string   { return today.AddDate(-years, -2, -3).Format("2006-01-02") }
-func (p patients) daysAgo(days int) string  { return today.AddDate(0, 0, -days).Format("2006-01-02") }
+func (p patients) id(n int) string           { return fmt.Sprintf("%s-P%02d", p.run, n) }
+func (p patients) dose(n, k int) string      { return fmt.Sprintf("%s-P%02d-%d", p.run, n, k) }
+func (p patients) birth(years int) string    { return today.AddDate(-years, -2, -3).Format("2006-01-02") }
+func (p patients) daysAgo(days int) string   { return today.AddDate(0, 0, -days).Format("2006-01-02") }
 func (p patients) expires(months int) string { return today.AddDate(0, months, 0).Format("2006-01") }
 
 // today is set by Build; cases are built relative to it.
@@ -163,7 +163,9 @@ func Cases() []Case {
 			rows:  func(p patients) []row { return []row{given(child(p, 9, "India", 2), p, 9, 1, "20", "SKB", "TPLOT91")} },
 			alter: func(m []byte) []byte { return setComps(m, "RXA", 5, "9999", "No such vaccine", "CVX") }},
 		{Name: "cvx-mvx-mismatch", Title: "negative: RXA-17 a manufacturer that makes no vaccine of that CVX", Expect: Expect{Field: "RXA-17"},
-			rows:  func(p patients) []row { return []row{given(child(p, 10, "Juliett", 2), p, 10, 1, "20", "SKB", "TPLOT101")} },
+			rows: func(p patients) []row {
+				return []row{given(child(p, 10, "Juliett", 2), p, 10, 1, "20", "SKB", "TPLOT101")}
+			},
 			alter: func(m []byte) []byte { return setComps(m, "RXA", 17, "MSD", "Merck and Co., Inc.", "MVX") }},
 	}
 }
