@@ -68,16 +68,16 @@ type row map[string]string
 
 // patients holds the run's fake patient ids, so that two runs never refer
 // to each other's doses.
-type patients struct{ run string }
+type patients struct {
+	run   string
+	today time.Time // the run's date: cases are built relative to it
+}
 
 func (p patients) id(n int) string           { return fmt.Sprintf("%s-P%02d", p.run, n) }
 func (p patients) dose(n, k int) string      { return fmt.Sprintf("%s-P%02d-%d", p.run, n, k) }
-func (p patients) birth(years int) string    { return today.AddDate(-years, -2, -3).Format("2006-01-02") }
-func (p patients) daysAgo(days int) string   { return today.AddDate(0, 0, -days).Format("2006-01-02") }
-func (p patients) expires(months int) string { return today.AddDate(0, months, 0).Format("2006-01") }
-
-// today is set by Build; cases are built relative to it.
-var today time.Time
+func (p patients) birth(years int) string    { return p.today.AddDate(-years, -2, -3).Format("2006-01-02") }
+func (p patients) daysAgo(days int) string   { return p.today.AddDate(0, 0, -days).Format("2006-01-02") }
+func (p patients) expires(months int) string { return p.today.AddDate(0, months, 0).Format("2006-01") }
 
 // child is a fake patient with the columns every case shares.
 func child(p patients, n int, first string, years int) row {
@@ -223,8 +223,7 @@ func Build(cases []Case, opt transform.Options, run, dir string) ([]Message, err
 	if opt.Location != nil {
 		now = now.In(opt.Location)
 	}
-	today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	p := patients{run: run}
+	p := patients{run: run, today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())}
 	var header []string
 	seen := map[string]bool{}
 	var lines [][]row
