@@ -73,9 +73,11 @@ type patients struct {
 	today time.Time // the run's date: cases are built relative to it
 }
 
-func (p patients) id(n int) string           { return fmt.Sprintf("%s-P%02d", p.run, n) }
-func (p patients) dose(n, k int) string      { return fmt.Sprintf("%s-P%02d-%d", p.run, n, k) }
-func (p patients) birth(years int) string    { return p.today.AddDate(-years, -2, -3).Format("2006-01-02") }
+func (p patients) id(n int) string      { return fmt.Sprintf("%s-P%02d", p.run, n) }
+func (p patients) dose(n, k int) string { return fmt.Sprintf("%s-P%02d-%d", p.run, n, k) }
+func (p patients) birth(years int) string {
+	return p.today.AddDate(-years, -2, -3).Format("2006-01-02")
+}
 func (p patients) daysAgo(days int) string   { return p.today.AddDate(0, 0, -days).Format("2006-01-02") }
 func (p patients) expires(months int) string { return p.today.AddDate(0, months, 0).Format("2006-01") }
 
