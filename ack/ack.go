@@ -4,7 +4,7 @@
 // answer with (../testdata/hl7-samples/): CAIR2's AE-with-warnings,
 // AIRA-style informational ERRs on AA, NIST, Michigan's DQA front end.
 //
-// The rule, in order (../shared/spec/cair2.md):
+// The rule, in order (docs/cair2.md, "What each answer means"):
 //  1. rejected: any ERR with severity E, any ERR-8 starting "MESSAGE
 //     REJECTED" (in any case), MSA-1 AR (or CR), or MSA-1 AE with an ERR whose severity
 //     is missing or not W/I - an ACK that does not say the data was stored

@@ -29,7 +29,7 @@ type op struct {
 	result   string // the element holding the answer in the response
 }
 
-// The two codecs of ../shared/spec/cair2.md.
+// The two codecs of the CDC IIS web service (docs/cair2.md).
 var (
 	Codec2011 = Codec{Name: "2011", Namespace: "urn:cdc:iisb:2011",
 		submit: op{action: "urn:cdc:iisb:2011:submitSingleMessage", request: "submitSingleMessage",

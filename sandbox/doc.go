@@ -1,5 +1,5 @@
-// Package sandbox is a local double of CAIR2's SOAP endpoint
-// (../shared/spec/sandbox.md): the embedded registry a new user runs izdrop
+// Package sandbox is a local double of CAIR2's SOAP endpoint (docs/cair2.md
+// says what it stands in for): the embedded registry a new user runs izdrop
 // against, the target of the end-to-end tests and benchmarks, and a
 // pre-flight check of a site's messages before CAIR's staging endpoint.
 //

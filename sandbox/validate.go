@@ -61,7 +61,7 @@ func (c *checker) warn(loc, code, app, format string, args ...any) {
 	c.add("W", loc, code, app, format, args...)
 }
 
-// check validates a VXU as CAIR2 would (../shared/spec/sandbox.md).
+// check validates a VXU as CAIR2 would (docs/cair2.md).
 func (c *checker) check() {
 	m := c.m
 	msh := m.Segments[0]

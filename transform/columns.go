@@ -1,7 +1,7 @@
 package transform
 
-// Col is one column of izdrop's default export layout (../shared/spec
-// export-csv.md); a profile maps a file's own header names onto these.
+// Col is one column of izdrop's default export layout
+// (docs/export-csv.md); a profile maps a file's own header names onto these.
 type Col int
 
 // The columns. Their order is the order of the default layout's tables.

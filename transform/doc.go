@@ -12,7 +12,7 @@
 // travels with the dose it changes. Only one group is held at a time: a file
 // of any length is read in constant memory (TestReadingIsFlatInMemory).
 //
-// Layouts: the default layout is ../shared/spec/export-csv.md; a Profile maps
+// Layouts: the default layout is docs/export-csv.md; a Profile maps
 // another export's header names and values onto it. The CSV reader is
 // transform's own (csv.go): it behaves exactly as encoding/csv (the
 // FuzzCSVReader target compares the two on every input) but returns a
@@ -31,7 +31,7 @@
 // out of the message rather than sent wrong. Problem texts never repeat a
 // patient's name, birth date, address or phone number.
 //
-// Encoding follows ../shared/spec/cair2.md segment by segment; MSH-10 and
+// Encoding follows docs/cair2.md segment by segment; MSH-10 and
 // MSH-7 come from the caller (Header), so a resend is the same message byte
 // for byte.
 package transform
