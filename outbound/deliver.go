@@ -198,7 +198,11 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		text, err := c.Submit(ctx, hl7)
 		<-c.sem
 		var sec *SecurityFault
-		release(err == nil || !errors.As(err, &sec) && classify(err) == final)
+		if errors.As(err, &sec) {
+			// Before the gate opens: the next call must see the refusal.
+			c.Refuse(ack.Redact(err.Error()), time.Now())
+		}
+		release(err == nil || sec == nil && classify(err) == final)
 		if err == nil {
 			a, perr := ack.Parse([]byte(text))
 			switch {
@@ -236,7 +240,6 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 				// (and may lock the account). Stop until told otherwise.
 				c.br.abandon(trial)
 				reason := ack.Redact(err.Error())
-				c.Refuse(reason, time.Now())
 				c.log.Error().Bool("alert", true).Str("error", reason).
 					Msg("the registry refused our credentials: nothing more is sent to this endpoint until they are fixed and `izdrop ping -auth` passes")
 				return notDelivered(attempt, fmt.Errorf("%w: %s", ErrCredentialsRefused, reason))

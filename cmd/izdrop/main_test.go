@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/izdrop/izdrop/sandbox"
 )
 
 // copyExamples puts the examples and the shipped config in a temp folder, so
@@ -99,5 +101,56 @@ func TestPing(t *testing.T) {
 	code, out, _ = runIn(t, dir, "ping", "-endpoint", "dead")
 	if code != exitFailure || !strings.Contains(out, "FAILED") || !strings.Contains(out, "nothing answers") {
 		t.Fatalf("ping dead endpoint: exit %d\n%s", code, out)
+	}
+}
+
+// The exit statuses of going live: a refused credentials check (5), a
+// config whose run-time checks fail (2), a test plan (0), and run --once
+// while the registry refuses our credentials (5).
+func TestGoingLiveExitStatuses(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Password: "right"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := copyExamples(t, "visit-administered.csv")
+	cfg := filepath.Join(dir, "config.toml")
+	b, _ := os.ReadFile(cfg)
+	s := strings.Replace(string(b), `listen = "127.0.0.1:8931"`, `listen = "127.0.0.1:0"`, 1)
+	s = strings.ReplaceAll(s, `endpoint = "sandbox"`, `endpoint = "reg"`)
+	s += "\n[endpoints.reg]\nenvironment = \"staging\"\nurl = \"" + sb.URL2011() + "\"\nusername = \"sandbox\"\nfacility_id = \"sandbox\"\npassword_env = \"IZDROP_TEST_REG_PW\"\n"
+	os.WriteFile(cfg, []byte(s), 0o600)
+
+	t.Setenv("IZDROP_TEST_REG_PW", "")
+	if code, out, _ := runIn(t, dir, "config", "check", "-q"); code != exitUsage || !strings.Contains(out, "endpoints.reg.password_env: the password is not available") {
+		t.Errorf("config check without the password: exit %d\n%s", code, out)
+	}
+	t.Setenv("IZDROP_TEST_REG_PW", "wrong")
+	if code, out, _ := runIn(t, dir, "ping", "-endpoint", "reg", "-auth"); code != exitRefused || !strings.Contains(out, "SecurityFault") {
+		t.Errorf("ping -auth with a wrong password: exit %d\n%s", code, out)
+	}
+	os.MkdirAll(filepath.Join(dir, "var", "inbox"), 0o700)
+	if err := os.Rename(filepath.Join(dir, "visit-administered.csv"), filepath.Join(dir, "var", "inbox", "visit-administered.csv")); err != nil {
+		t.Fatal(err)
+	}
+	calls := sb.Stats().Calls
+	if code, out, _ := runIn(t, dir, "run", "--once"); code != exitRefused || !strings.Contains(out, "refused our credentials") || sb.Stats().Calls != calls {
+		t.Errorf("run --once after a refusal: exit %d, %d calls\n%s", code, sb.Stats().Calls-calls, out)
+	}
+	if code, out, _ := runIn(t, dir, "config", "check", "-q"); code != exitUsage || !strings.Contains(out, "refused our credentials") {
+		t.Errorf("config check after a refusal: exit %d\n%s", code, out)
+	}
+	t.Setenv("IZDROP_TEST_REG_PW", "right")
+	if code, out, _ := runIn(t, dir, "ping", "-endpoint", "reg", "-auth"); code != exitOK || !strings.Contains(out, "sending to it resumes") {
+		t.Errorf("ping -auth after the fix: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runIn(t, dir, "testplan", "-out", "tp"); code != exitOK || !strings.Contains(out, "every case passed") {
+		t.Errorf("testplan: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runIn(t, dir, "run", "--once"); code != exitOK || !strings.Contains(out, "1 done") {
+		t.Errorf("run --once after the fix: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runIn(t, dir, "testplan", "-list"); code != exitOK || !strings.Contains(out, "cvx-mvx-mismatch") {
+		t.Errorf("testplan -list: exit %d\n%s", code, out)
 	}
 }
