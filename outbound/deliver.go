@@ -155,9 +155,12 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		return Delivery{Attempts: n}, fmt.Errorf("%w after %d attempt(s): %w", ErrNotDelivered, n, why)
 	}
 	for attempt := 1; ; attempt++ {
+		if attempt > c.ep.MaxAttempts {
+			return notDelivered(attempt-1, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
+		}
 		// Until the registry has answered once, calls go one at a time:
 		// credentials it refuses then cost one failed login, not one per
-		// call in flight.
+		// call in flight. Every path below releases the gate.
 		release, err := c.gateFirst(wait)
 		if err != nil {
 			return notDelivered(attempt-1, waitEnded(ctx))
@@ -165,9 +168,6 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		if reason, _, ok := c.Refused(); ok {
 			release(false)
 			return notDelivered(attempt-1, fmt.Errorf("%w: %s", ErrCredentialsRefused, reason))
-		}
-		if attempt > c.ep.MaxAttempts {
-			return notDelivered(attempt-1, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
 		}
 		acq := wait
 		if c.ep.FailFast {

@@ -474,3 +474,22 @@ func TestFailFastWhileOpen(t *testing.T) {
 		t.Errorf("fail fast waited %v", time.Since(begin))
 	}
 }
+
+// Before the registry has answered once, calls go one at a time; a message
+// that spends its attempts meanwhile must not keep the others waiting.
+func TestAMessageOutOfAttemptsBeforeTheFirstAnswerDoesNotHoldTheOthers(t *testing.T) {
+	e := start(t, outbound.Codec2011, sandbox.Faults{Rate503: 1}, func(ep *outbound.Endpoint) {
+		ep.MaxAttempts = 2
+		ep.BreakerFailures = 100
+	})
+	if _, err := e.c.Deliver(context.Background(), "G1", vxu("G1", "VG1")); !errors.Is(err, outbound.ErrNotDelivered) {
+		t.Fatalf("during the outage: %v", err)
+	}
+	e.sb.SetFaults(sandbox.Faults{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := e.c.Deliver(ctx, "G2", vxu("G2", "VG2"))
+	if err != nil || d.Outcome != ack.Accepted {
+		t.Fatalf("after the outage: %+v %v", d, err)
+	}
+}
