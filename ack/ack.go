@@ -5,13 +5,18 @@
 // AIRA-style informational ERRs on AA, NIST, Michigan's DQA front end.
 //
 // The rule, in order (docs/cair2.md, "What each answer means"):
-//  1. rejected: any ERR with severity E, any ERR-8 starting "MESSAGE
-//     REJECTED" (in any case), MSA-1 AR (or CR), or MSA-1 AE with an ERR whose severity
-//     is missing or not W/I - an ACK that does not say the data was stored
-//     is not taken to mean it was.
+//  1. rejected: any ERR with severity E, MSA-1 AR (or CR), MSA-1 AE with an
+//     ERR whose severity is missing or not W/I, or a text that says the
+//     record or message was rejected (MSA-3 or ERR-8, in any case, even
+//     under AA: "Record Rejected") - an ACK that does not say the data was
+//     stored is not taken to mean it was.
 //  2. accepted with warnings: MSA-1 AE (or CE) and every ERR W or I (CAIR
 //     stores these).
 //  3. accepted: MSA-1 AA (or CA); W/I ERRs are kept as warnings.
+//
+// An ACK may hold several MSA segments (a batch answer), each followed by
+// its ERRs: every one is classified, and the answer to a message is the
+// worst of the MSAs that name it (For).
 //
 // Anything else (no MSA, an unknown MSA-1) is not an answer: Parse returns
 // an error and the caller treats the call as failed in transit.
@@ -55,7 +60,8 @@ type ERR struct {
 	Text     string `json:"text,omitempty"` // ERR-8, the user message
 }
 
-// ACK is a parsed acknowledgement.
+// ACK is a parsed acknowledgement. Code, ControlID and Text are its first
+// MSA's; Outcome is the worst over every MSA.
 type ACK struct {
 	Raw       string  `json:"-"`
 	Code      string  `json:"msa1"`           // MSA-1
@@ -63,6 +69,39 @@ type ACK struct {
 	Text      string  `json:"msa3,omitempty"` // MSA-3 free text
 	Errors    []ERR   `json:"errors,omitempty"`
 	Outcome   Outcome `json:"outcome"`
+	// MSAs are every MSA with its own ERRs, in order (one, as a rule).
+	MSAs []MSA `json:"msas,omitempty"`
+}
+
+// MSA is one acknowledgement in an ACK, with the ERRs that follow it.
+type MSA struct {
+	Code, ControlID, Text string
+	Errors                []ERR
+	Outcome               Outcome
+}
+
+// For returns the outcome of the message with control id msh10, and
+// whether the ACK answers it: the worst outcome of the MSAs naming it (an
+// MSA with no MSA-2 is taken to name it).
+func (a *ACK) For(msh10 string) (Outcome, bool) {
+	var out Outcome
+	found := false
+	for _, m := range a.MSAs {
+		if m.ControlID != "" && m.ControlID != msh10 {
+			continue
+		}
+		found = true
+		out = worse(out, m.Outcome)
+	}
+	return out, found
+}
+
+func worse(a, b Outcome) Outcome {
+	rank := map[Outcome]int{"": 0, Accepted: 1, AcceptedWithWarnings: 2, Rejected: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
 }
 
 // ErrNotAnACK is wrapped by Parse when the text is not an acknowledgement.
@@ -74,47 +113,80 @@ func Parse(raw []byte) (*ACK, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnACK, err)
 	}
-	msa, ok := m.First("MSA")
-	if !ok {
+	if m.Count("MSA") == 0 {
 		return nil, fmt.Errorf("%w: no MSA segment", ErrNotAnACK)
 	}
-	a := &ACK{Raw: string(raw), Code: strings.ToUpper(strings.TrimSpace(msa.Get(1, 1))), ControlID: msa.Get(2, 1), Text: msa.Get(3, 1)}
-	for _, s := range m.All("ERR") {
-		e := ERR{
-			Code: s.Get(3, 1), CodeText: s.Get(3, 2),
-			Severity: strings.ToUpper(strings.TrimSpace(s.Get(4, 1))),
-			AppCode:  s.Get(5, 1), AppText: s.Get(5, 2),
-			Text: s.Get(8, 1),
-		}
-		if r := s.Field(2).Rep(1); len(r) > 0 {
-			var parts []string
-			for _, c := range r {
-				parts = append(parts, c.String())
+	a := &ACK{Raw: string(raw)}
+	var pending []ERR
+	for _, s := range m.Segments {
+		switch s.ID {
+		case "MSA":
+			a.MSAs = append(a.MSAs, MSA{Code: strings.ToUpper(strings.TrimSpace(s.Get(1, 1))), ControlID: s.Get(2, 1), Text: s.Get(3, 1)})
+		case "ERR":
+			e := parseERR(s)
+			a.Errors = append(a.Errors, e)
+			if n := len(a.MSAs); n > 0 {
+				a.MSAs[n-1].Errors = append(a.MSAs[n-1].Errors, e)
+			} else {
+				pending = append(pending, e)
 			}
-			e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
 		}
-		// ERR-1 (2.3-style location) when ERR-2 is empty.
-		if e.Location == "" && !s.Field(1).Empty() {
-			var parts []string
-			for _, c := range s.Field(1).Rep(1) {
-				parts = append(parts, c.String())
-			}
-			e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
-		}
-		a.Errors = append(a.Errors, e)
 	}
-	a.Outcome, err = classify(a)
-	if err != nil {
-		return nil, err
+	// ERRs written before the first MSA belong to it.
+	a.MSAs[0].Errors = append(pending, a.MSAs[0].Errors...)
+	a.Code, a.ControlID, a.Text = a.MSAs[0].Code, a.MSAs[0].ControlID, a.MSAs[0].Text
+	for i := range a.MSAs {
+		o, err := classify(&a.MSAs[i])
+		if err != nil {
+			return nil, err
+		}
+		a.MSAs[i].Outcome = o
+		a.Outcome = worse(a.Outcome, o)
 	}
 	return a, nil
 }
 
-func classify(a *ACK) (Outcome, error) {
-	rejected := false
+func parseERR(s hl7.Segment) ERR {
+	e := ERR{
+		Code: s.Get(3, 1), CodeText: s.Get(3, 2),
+		Severity: strings.ToUpper(strings.TrimSpace(s.Get(4, 1))),
+		AppCode:  s.Get(5, 1), AppText: s.Get(5, 2),
+		Text: s.Get(8, 1),
+	}
+	if r := s.Field(2).Rep(1); len(r) > 0 {
+		var parts []string
+		for _, c := range r {
+			parts = append(parts, c.String())
+		}
+		e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
+	}
+	// ERR-1 (2.3-style location) when ERR-2 is empty.
+	if e.Location == "" && !s.Field(1).Empty() {
+		var parts []string
+		for _, c := range s.Field(1).Rep(1) {
+			parts = append(parts, c.String())
+		}
+		e.Location = strings.TrimRight(strings.Join(parts, "^"), "^")
+	}
+	return e
+}
+
+// saysRejected reports whether a registry's text says the record or message
+// was not stored: "Record Rejected", "MESSAGE REJECTED - ...", "rejected:
+// ...", "was not accepted". "0 records rejected" and "not rejected" do not.
+func saysRejected(text string) bool {
+	t := " " + strings.Join(strings.Fields(strings.ToUpper(text)), " ") + " "
+	for _, no := range []string{" NOT REJECTED", " NO RECORDS REJECTED", " NO RECORD REJECTED", " 0 RECORDS REJECTED", " 0 RECORD REJECTED", " NONE REJECTED", " ZERO RECORDS REJECTED"} {
+		t = strings.ReplaceAll(t, no, " ")
+	}
+	return strings.Contains(t, "REJECTED") || strings.Contains(t, "NOT ACCEPTED")
+}
+
+func classify(a *MSA) (Outcome, error) {
+	rejected := saysRejected(a.Text)
 	onlyWarnings := true
 	for _, e := range a.Errors {
-		if e.Severity == "E" || strings.HasPrefix(strings.ToUpper(strings.TrimSpace(e.Text)), "MESSAGE REJECTED") {
+		if e.Severity == "E" || saysRejected(e.Text) {
 			rejected = true
 		}
 		if e.Severity != "W" && e.Severity != "I" {

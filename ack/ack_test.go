@@ -10,9 +10,10 @@ import (
 )
 
 type sample struct {
-	File     string `json:"file"`
-	Kind     string `json:"kind"`
-	Expected string `json:"expected"`
+	File     string   `json:"file"`
+	Kind     string   `json:"kind"`
+	Expected string   `json:"expected"`
+	MSA1     []string `json:"msa1"`
 	Errs     []struct {
 		Location string `json:"location"`
 		Severity string `json:"severity"`
@@ -46,6 +47,19 @@ func TestEverySampleACKIsClassified(t *testing.T) {
 			}
 			if string(a.Outcome) != s.Expected {
 				t.Errorf("outcome %s, want %s", a.Outcome, s.Expected)
+			}
+			// Every MSA is read and classified; the message it names gets
+			// the sample's outcome.
+			if len(a.MSAs) != len(s.MSA1) {
+				t.Fatalf("%d MSAs, want %d", len(a.MSAs), len(s.MSA1))
+			}
+			for i, code := range s.MSA1 {
+				if a.MSAs[i].Code != code || a.MSAs[i].Outcome == "" {
+					t.Errorf("MSA %d = %+v, want MSA-1 %s", i+1, a.MSAs[i], code)
+				}
+			}
+			if o, ok := a.For(a.ControlID); !ok || string(o) != s.Expected {
+				t.Errorf("For(%q) = %s %v, want %s", a.ControlID, o, ok, s.Expected)
 			}
 			if len(a.Errors) != len(s.Errs) {
 				t.Fatalf("%d ERRs, want %d", len(a.Errors), len(s.Errs))
@@ -95,6 +109,16 @@ func TestClassificationEdges(t *testing.T) {
 		{"MSA|ae|X\rERR||RXA^1^5|103|i||||note\r", AcceptedWithWarnings},
 		{"MSA|AR|X\r", Rejected},
 		{"MSA|CR|X\r", Rejected},
+		// A registry that says it rejected the record is believed, whatever
+		// MSA-1 says.
+		{"MSA|AA|X|Record Rejected\r", Rejected},
+		{"MSA|AA|X\rERR|||0^Message accepted^HL70357|I||||Record Rejected: duplicate\r", Rejected},
+		{"MSA|AA|X|Patient record was not accepted\r", Rejected},
+		{"MSA|AA|X|0 records rejected, 3 added\r", Accepted},
+		{"MSA|AA|X|Message accepted: no records rejected\r", Accepted},
+		// A batch answer: every MSA counts.
+		{"MSA|AA|X\rMSA|AR|X\rERR||MSH^1^11|202|E||||Processing id\r", Rejected},
+		{"MSA|AA|X\rMSA|AE|X\rERR||RXA^1^10|101|W||||note\r", AcceptedWithWarnings},
 	}
 	for _, c := range cases {
 		a, err := Parse([]byte(h + c.body))
@@ -128,5 +152,27 @@ func TestRedact(t *testing.T) {
 	}
 	if got := Redact("Informational error - No value was entered for RXA-10.13"); got != "Informational error - No value was entered for RXA-10.13" {
 		t.Errorf("rule text changed: %q", got)
+	}
+}
+
+func TestBatchACKIsClassifiedPerMessage(t *testing.T) {
+	h := "MSH|^~\\&|IIS|IIS|APP|FAC|20260101||ACK^V04^ACK|1|P|2.5.1\r"
+	a, err := Parse([]byte(h + "MSA|AA|M1\rMSA|AE|M2\rERR||RXA^1^5|103|E||||MESSAGE REJECTED - bad CVX\rMSA|AA|M3\r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.MSAs) != 3 || len(a.MSAs[1].Errors) != 1 || len(a.MSAs[0].Errors) != 0 {
+		t.Fatalf("MSAs %+v", a.MSAs)
+	}
+	for id, want := range map[string]Outcome{"M1": Accepted, "M2": Rejected, "M3": Accepted} {
+		if got, ok := a.For(id); !ok || got != want {
+			t.Errorf("For(%s) = %s %v, want %s", id, got, ok, want)
+		}
+	}
+	if _, ok := a.For("M9"); ok {
+		t.Error("an ACK naming M1-M3 answers M9")
+	}
+	if a.Outcome != Rejected {
+		t.Errorf("overall %s", a.Outcome)
 	}
 }

@@ -205,10 +205,15 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		release(err == nil || sec == nil && classify(err) == final)
 		if err == nil {
 			a, perr := ack.Parse([]byte(text))
+			var outcome ack.Outcome
+			answers := false
+			if perr == nil {
+				outcome, answers = a.For(msh10)
+			}
 			switch {
 			case perr != nil:
 				err = fmt.Errorf("%w: %w", ErrBadResponse, perr)
-			case a.ControlID != "" && a.ControlID != msh10:
+			case !answers:
 				// An answer to another message (a proxy or registry mix-up)
 				// says nothing about this one: it is not recorded as its
 				// outcome, and the message is sent again with its MSH-10.
@@ -219,7 +224,7 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 					c.log.Warn().Str("msh10", msh10).Msg("the ACK names no control id (MSA-2 empty); taken as this message's answer")
 				}
 				c.count(func(s *Stats) { s.Delivered++ })
-				return Delivery{ACK: a, Outcome: a.Outcome, Attempts: attempt, Elapsed: time.Since(start)}, nil
+				return Delivery{ACK: a, Outcome: outcome, Attempts: attempt, Elapsed: time.Since(start)}, nil
 			}
 		}
 		if ctx.Err() != nil {

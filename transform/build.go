@@ -147,7 +147,7 @@ func (m *Message) Encode(e *hl7.Encoder, h Header, recs []*Record) []byte {
 	if status == "" {
 		status = "A"
 	}
-	rawCE(e, t.registryStatusCE, status)
+	e.F(status)                                    // PD1-16 is an ID of length 1 in HL7 2.5.1 (HL70441), not a CE
 	e.F(hl7.FormatDate(o.FileDate.In(o.Location))) // PD1-17
 
 	if p.Get(GuardianLastName) != "" {

@@ -29,7 +29,7 @@ type tables struct {
 	countyByName                                                                       map[string]string // lower-case county name -> FIPS
 
 	// ER7 "code^text^system" for a code, ready for hl7.Encoder.Raw.
-	raceCE, ethnicityCE, publicityCE, registryStatusCE, relationshipCE        map[string]string
+	raceCE, ethnicityCE, publicityCE, relationshipCE                          map[string]string
 	infoSourceCE, refusalCE, ncitCE, routeCE, siteCE, vfcCE, fundingCE, immCE map[string]string
 	cvxCE, mvxCE                                                              map[string]string
 }
@@ -55,7 +55,7 @@ func resolveTables(cs *codes.Set) tables {
 		return out
 	}
 	t.raceCE, t.ethnicityCE = ce(t.race, "CDCREC"), ce(t.ethnicity, "CDCREC")
-	t.publicityCE, t.registryStatusCE, t.relationshipCE = ce(t.publicity, "HL70215"), ce(t.registryStatus, "HL70441"), ce(t.relationship, "HL70063")
+	t.publicityCE, t.relationshipCE = ce(t.publicity, "HL70215"), ce(t.relationship, "HL70063")
 	t.infoSourceCE, t.refusalCE = ce(t.infoSource, "NIP001"), ce(t.refusal, "NIP002")
 	t.ncitCE, t.routeCE, t.siteCE = ce(t.ncit, "NCIT"), ce(t.route, "HL70162"), ce(t.site, "HL70163")
 	t.vfcCE, t.fundingCE, t.immCE = ce(t.vfc, "HL70064"), ce(t.funding, "CDCPHINVS"), ce(t.immunity, "SCT")
