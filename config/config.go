@@ -139,6 +139,10 @@ type Endpoint struct {
 	// before a connectivity probe (default 30s).
 	BreakerFailures int      `toml:"breaker_failures"`
 	BreakerCooldown Duration `toml:"breaker_cooldown"`
+	// BreakerMaxCooldown caps the cool-down, which doubles while probes
+	// fail (default 2 x breaker_cooldown): it bounds how long sending
+	// waits after the registry is back.
+	BreakerMaxCooldown Duration `toml:"breaker_max_cooldown"`
 }
 
 // EndpointEnv is what differs between a registry's staging and production
@@ -467,6 +471,9 @@ func (e *Endpoint) defaults(c *Config) {
 	if e.BreakerCooldown.Duration == 0 {
 		e.BreakerCooldown.Duration = 30 * time.Second
 	}
+	if e.BreakerMaxCooldown.Duration == 0 {
+		e.BreakerMaxCooldown.Duration = 2 * e.BreakerCooldown.Duration
+	}
 	for _, p := range []*string{&e.PasswordFile, &e.CAFile, &e.ClientCert, &e.ClientKey} {
 		if *p != "" {
 			*p = c.Abs(*p)
@@ -617,6 +624,9 @@ func (c *Config) validateEndpoint(name string, add func(key, format string, args
 	}
 	if e.Rate < 0 {
 		add(where+".rate", "must not be negative")
+	}
+	if e.BreakerMaxCooldown.Duration < e.BreakerCooldown.Duration {
+		add(where+".breaker_max_cooldown", "%s is shorter than breaker_cooldown (%s)", e.BreakerMaxCooldown, e.BreakerCooldown)
 	}
 	if (e.ClientCert == "") != (e.ClientKey == "") {
 		add(where, "client_cert and client_key go together")

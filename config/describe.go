@@ -40,7 +40,7 @@ func (c *Config) Describe(w io.Writer) {
 			p("client_cert = %q\nclient_key = %q", e.ClientCert, e.ClientKey)
 		}
 		p("connect_timeout = %q\nread_timeout = %q\nconcurrency = %d\nrate = %g", e.ConnectTimeout, e.ReadTimeout, e.Concurrency, e.Rate)
-		p("retry_budget = %q\nmax_attempts = %d\nbreaker_failures = %d\nbreaker_cooldown = %q", e.RetryBudget, e.MaxAttempts, e.BreakerFailures, e.BreakerCooldown)
+		p("retry_budget = %q\nmax_attempts = %d\nbreaker_failures = %d\nbreaker_cooldown = %q\nbreaker_max_cooldown = %q", e.RetryBudget, e.MaxAttempts, e.BreakerFailures, e.BreakerCooldown, e.BreakerMaxCooldown)
 	}
 	for _, name := range sorted(c.Inboxes) {
 		in := c.Inboxes[name]

@@ -36,10 +36,14 @@ type breaker struct {
 	reason    string
 	trial     bool
 	wake      chan struct{} // closed and replaced on every change
+	// failing holds the messages in the current run of failures: one
+	// message failing again and again is that message's problem, not
+	// evidence that the endpoint is down.
+	failing map[string]bool
 }
 
 func newBreaker(threshold int, base, max time.Duration) *breaker {
-	return &breaker{threshold: threshold, base: base, max: max, cooldown: base, wake: make(chan struct{})}
+	return &breaker{threshold: threshold, base: base, max: max, cooldown: base, wake: make(chan struct{}), failing: map[string]bool{}}
 }
 
 func (b *breaker) changed() {
@@ -89,6 +93,7 @@ func (b *breaker) success(trial bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failures = 0
+	clear(b.failing)
 	if trial || b.state == HalfOpen {
 		b.trial = false
 		b.state, b.cooldown, b.reason = Closed, b.base, ""
@@ -107,9 +112,11 @@ func (b *breaker) abandon(trial bool) {
 	b.mu.Unlock()
 }
 
-// transient records a failure in transit; it reports whether the breaker
-// opened because of it.
-func (b *breaker) transient(trial bool, reason string) bool {
+// transient records a failure in transit of message msh10; it reports
+// whether the breaker opened because of it. Only endpoint-wide evidence
+// counts: consecutive failures of different messages, or a failure to
+// connect at all (wide). A message's own retries add nothing.
+func (b *breaker) transient(trial bool, reason, msh10 string, wide bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if trial || b.state == HalfOpen {
@@ -118,6 +125,10 @@ func (b *breaker) transient(trial bool, reason string) bool {
 	if b.state != Closed {
 		return false
 	}
+	if !wide && b.failing[msh10] {
+		return false
+	}
+	b.failing[msh10] = true
 	b.failures++
 	if b.failures >= b.threshold {
 		b.state, b.reason = Open, reason
@@ -165,6 +176,13 @@ func (b *breaker) probeResult(ok bool) {
 		b.cooldown = min(b.cooldown*2, b.max)
 	}
 	b.changed()
+}
+
+// changes returns a channel closed at the breaker's next change of state.
+func (b *breaker) changes() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wake
 }
 
 func (b *breaker) snapshot() (BreakerState, string, time.Duration) {

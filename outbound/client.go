@@ -44,7 +44,7 @@ type Endpoint struct {
 	BackoffMax      time.Duration // backoff cap (default 1m)
 	BreakerFailures int           // transient failures in a row that open the breaker (default 5)
 	BreakerCooldown time.Duration // open time before a probe (default 30s)
-	MaxCooldown     time.Duration // cap of the doubling cool-down (default 16 x BreakerCooldown)
+	MaxCooldown     time.Duration // cap of the doubling cool-down (default 2 x BreakerCooldown)
 	// FailFast makes Deliver return at once (ErrNotDelivered, ErrBreakerOpen)
 	// while the breaker is open, instead of waiting for it within the
 	// budget: for callers that keep undelivered messages and come back.
@@ -66,7 +66,8 @@ func (e *Endpoint) defaults() {
 	def(&e.BackoffBase, 500*time.Millisecond)
 	def(&e.BackoffMax, time.Minute)
 	def(&e.BreakerCooldown, 30*time.Second)
-	def(&e.MaxCooldown, 16*e.BreakerCooldown)
+	def(&e.MaxCooldown, 2*e.BreakerCooldown)
+	e.MaxCooldown = max(e.MaxCooldown, e.BreakerCooldown)
 	if e.Concurrency <= 0 {
 		e.Concurrency = 4
 	}
@@ -102,6 +103,7 @@ type Client struct {
 	// one (answered): see gateFirst.
 	first    chan struct{}
 	answered atomic.Bool
+	answers  atomic.Int64 // messages answered, for telling a message's failures from the endpoint's
 }
 
 // Stats counts what a client did.

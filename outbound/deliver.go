@@ -147,6 +147,7 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 	wait, cancel := context.WithDeadline(ctx, start.Add(c.ep.RetryBudget))
 	defer cancel()
 	var last error
+	answersAtStart := c.answers.Load()
 	notDelivered := func(n int, why error) (Delivery, error) {
 		c.count(func(s *Stats) { s.NotDelivered++ })
 		if last != nil && !errors.Is(why, last) {
@@ -220,6 +221,7 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 				err = fmt.Errorf("%w: the ACK answers MSH-10 %q, not %q", ErrBadResponse, a.ControlID, msh10)
 			default:
 				c.br.success(trial)
+				c.answers.Add(1)
 				if a.ControlID == "" {
 					c.log.Warn().Str("msh10", msh10).Msg("the ACK names no control id (MSA-2 empty); taken as this message's answer")
 				}
@@ -254,11 +256,24 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 			}
 		case transient:
 			c.count(func(s *Stats) { s.Transient++ })
-			if c.br.transient(trial, ack.Redact(err.Error())) {
+			if c.br.transient(trial, ack.Redact(err.Error()), msh10, unreachable(err)) {
 				c.opened(err)
 			}
+			if attempt >= c.ep.MaxAttempts {
+				if c.answered.Load() && c.answersSince(answersAtStart) && !unreachable(err) {
+					// The registry answers other messages but keeps failing
+					// this one: that is its answer. Waiting for it would
+					// hold the patient's later records forever.
+					c.count(func(s *Stats) { s.Faults++; s.Delivered++ })
+					c.log.Warn().Str("msh10", msh10).Int("attempts", attempt).Str("error", ack.Redact(err.Error())).
+						Msg("the registry failed this message on every attempt while answering others: it is recorded as refused")
+					return Delivery{Outcome: ack.Rejected, Attempts: attempt, Elapsed: time.Since(start),
+						Fault: fmt.Errorf("%w: the registry failed this message on all %d attempts while answering other messages; last: %w", ErrMessageFailed, attempt, err)}, nil
+				}
+				return notDelivered(attempt, fmt.Errorf("retry limit of %d attempts reached", c.ep.MaxAttempts))
+			}
 			d := c.backoff(attempt)
-			c.log.Warn().Str("msh10", msh10).Int("attempt", attempt).Dur("backoff", d).Str("error", ack.Redact(err.Error())).Msg("delivery attempt failed; will retry")
+			c.log.Debug().Str("msh10", msh10).Int("attempt", attempt).Dur("backoff", d).Str("error", ack.Redact(err.Error())).Msg("delivery attempt failed; will retry")
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -269,6 +284,25 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 		}
 	}
 }
+
+// ErrMessageFailed is wrapped in the Fault of a message the registry
+// failed on every attempt while answering others: a final outcome.
+var ErrMessageFailed = errors.New("the registry kept failing this message")
+
+// answersSince reports whether another message was answered since the
+// count n was taken.
+func (c *Client) answersSince(n int64) bool { return c.answers.Load() > n }
+
+// unreachable reports a failure to reach the endpoint at all - DNS, connect
+// - which says nothing about the message and all about the endpoint.
+func unreachable(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && (te.Op == "connect" || te.Op == "dns")
+}
+
+// BreakerChanged returns a channel closed at the breaker's next change of
+// state: a caller waiting for an endpoint to come back wakes at once.
+func (c *Client) BreakerChanged() <-chan struct{} { return c.br.changes() }
 
 func waitEnded(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -284,9 +284,22 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		ep.RetryBudget = 400 * time.Millisecond
 		ep.MaxAttempts = 50
 	})
-	_, err := e.c.Deliver(context.Background(), "K1", vxu("K1", "VK1"))
-	if !errors.Is(err, outbound.ErrBreakerOpen) {
-		t.Fatalf("err = %v", err)
+	// An outage: different messages fail in a row.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("K1%d", i)
+			_, errs[i] = e.c.Deliver(context.Background(), id, vxu(id, "V"+id))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if !errors.Is(err, outbound.ErrNotDelivered) {
+			t.Fatalf("err = %v", err)
+		}
 	}
 	if st, reason := e.c.Breaker(); st == outbound.Closed || !strings.Contains(reason, "503") {
 		t.Fatalf("breaker %s (%s)", st, reason)
@@ -461,8 +474,11 @@ func TestFailFastWhileOpen(t *testing.T) {
 		ep.BreakerCooldown = time.Hour
 		ep.FailFast = true
 	})
-	if _, err := e.c.Deliver(context.Background(), "FF1", vxu("FF1", "VFF1")); !errors.Is(err, outbound.ErrBreakerOpen) {
-		t.Fatalf("%v", err)
+	for _, id := range []string{"FF0", "FF1"} {
+		e.c.Deliver(context.Background(), id, vxu(id, "V"+id))
+	}
+	if st, _ := e.c.Breaker(); st != outbound.Open {
+		t.Fatalf("breaker %s after two messages failed", st)
 	}
 	calls := submits(e.sb)
 	begin := time.Now()
@@ -491,5 +507,40 @@ func TestAMessageOutOfAttemptsBeforeTheFirstAnswerDoesNotHoldTheOthers(t *testin
 	d, err := e.c.Deliver(ctx, "G2", vxu("G2", "VG2"))
 	if err != nil || d.Outcome != ack.Accepted {
 		t.Fatalf("after the outage: %+v %v", d, err)
+	}
+}
+
+// One patient's messages failing again and again is that message's problem:
+// the breaker stays closed and the others go; after its last attempt, the
+// message gets the registry's failure as its outcome instead of waiting
+// forever.
+func TestOneMessagesFaultsDoNotOpenTheBreaker(t *testing.T) {
+	e := start(t, outbound.Codec2011, sandbox.Faults{FailMatching: "POISON"}, func(ep *outbound.Endpoint) {
+		ep.BreakerFailures = 3
+		ep.MaxAttempts = 6
+	})
+	if d, err := e.c.Deliver(context.Background(), "OK0", vxu("OK0", "VOK0")); err != nil || d.Outcome != ack.Accepted {
+		t.Fatalf("first: %+v %v", d, err)
+	}
+	done := make(chan outbound.Delivery, 1)
+	go func() {
+		d, err := e.c.Deliver(context.Background(), "P1", vxu("P1", "POISON1"))
+		if err != nil {
+			t.Errorf("poison message: %v", err)
+		}
+		done <- d
+	}()
+	for i := 1; i <= 10; i++ {
+		id := fmt.Sprintf("OK%d", i)
+		if d, err := e.c.Deliver(context.Background(), id, vxu(id, "V"+id)); err != nil || d.Outcome != ack.Accepted {
+			t.Fatalf("%s while another message fails: %+v %v", id, d, err)
+		}
+		if st, _ := e.c.Breaker(); st != outbound.Closed {
+			t.Fatalf("breaker %s because of one message", st)
+		}
+	}
+	d := <-done
+	if d.Outcome != ack.Rejected || !errors.Is(d.Fault, outbound.ErrMessageFailed) || d.Attempts != 6 {
+		t.Errorf("poison message ended %+v", d)
 	}
 }

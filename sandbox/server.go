@@ -40,6 +40,10 @@ type Faults struct {
 	// RateMisdirected is the share of submissions answered, unprocessed,
 	// with an AA whose MSA-2 names another message: a mixed-up answer.
 	RateMisdirected float64
+	// FailMatching, when set, answers HTTP 503 to every submission whose
+	// message contains it (a patient id, say): a fault of some messages
+	// only, while the registry answers the others.
+	FailMatching string
 }
 
 // Options configure a sandbox.
@@ -378,6 +382,11 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 		r, perr := parseRequest(body)
 		if perr == nil && r.op == c.submit {
 			s.count(func(st *Stats) { st.Submits++ })
+		}
+		if perr == nil && r.op == c.submit && f.FailMatching != "" && strings.Contains(r.fields[c.msgF], f.FailMatching) {
+			s.count(func(st *Stats) { st.Injected503++ })
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
 		}
 		if roll503 < f.Rate503 {
 			s.count(func(st *Stats) { st.Injected503++ })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,6 +28,11 @@ type inbox struct {
 	src     source
 	log     zerolog.Logger
 	busy    chan struct{} // one pass at a time
+
+	// Messages a pass could not deliver, and the last reason: logged once
+	// per pass, not once per message (an outage is one event).
+	undelivered atomic.Int64
+	lastWhy     atomic.Value // string
 }
 
 func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
@@ -85,6 +91,8 @@ func (in *inbox) watch(ctx context.Context) error {
 	defer rescan.Stop()
 	var soon <-chan time.Time
 	for {
+		// Taken before the pass, so a change during it is not missed.
+		breakerChanged := in.client.BreakerChanged()
 		sum, err := in.pass(ctx, false)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -107,11 +115,18 @@ func (in *inbox) watch(ctx context.Context) error {
 			// meanwhile, and this one is ready to take over.
 			soon = time.After(time.Second)
 		}
+		var resumed <-chan struct{}
+		if st, _ := in.client.Breaker(); st != outbound.Closed {
+			// The endpoint is down: come back the moment its probe says it
+			// answers again, not at the next tick.
+			resumed = breakerChanged
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-sig:
 		case <-rescan.C:
+		case <-resumed:
 		case <-soon:
 		}
 	}
@@ -135,6 +150,8 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 	case <-ctx.Done():
 		return passSummary{}, ctx.Err()
 	}
+	in.undelivered.Store(0)
+	defer in.logUndelivered()
 	var sum passSummary
 	if _, refused := in.ep.refused(ctx); refused {
 		// Not an outage: every try would be another failed login. Files
@@ -208,6 +225,12 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 			sum.Refused = []string{in.ep.name}
 			break
 		}
+		if st, _ := in.client.Breaker(); st == outbound.Open {
+			// The registry is down: new files stay in the inbox, where
+			// the person who dropped them can still take them back.
+			sum.Pending++
+			break
+		}
 		e := ready[0]
 		c, err := in.src.claim(ctx, e.Name, in.s.opt.Now())
 		in.tracker.Forget(e.Name)
@@ -252,4 +275,19 @@ func (in *inbox) lockPass(ctx context.Context, once bool) (func(), error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// noteUndelivered counts a message a pass could not deliver.
+func (in *inbox) noteUndelivered(why string) {
+	in.undelivered.Add(1)
+	in.lastWhy.Store(why)
+}
+
+func (in *inbox) logUndelivered() {
+	n := in.undelivered.Load()
+	if n == 0 {
+		return
+	}
+	why, _ := in.lastWhy.Load().(string)
+	in.log.Warn().Int64("messages", n).Str("reason", why).Msg("messages not delivered yet: kept, and sent at a later pass with the same MSH-10")
 }

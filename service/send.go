@@ -96,8 +96,9 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 		in.ep.noteRefusal(err)
 		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts, waitReason(err))
 		if !errors.Is(err, outbound.ErrCredentialsRefused) {
-			log.Warn().Int("attempts", d.Attempts).Str("error", why).Msg("message not delivered yet; kept for the next pass")
+			in.noteUndelivered(why)
 		}
+		log.Debug().Int("attempts", d.Attempts).Str("error", why).Msg("message not delivered yet; kept for the next pass")
 		return false
 	}
 	outs := make([]journal.Outcome, len(row.Lines))

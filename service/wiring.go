@@ -79,6 +79,6 @@ func OutboundEndpoint(c *config.Config, name, sandboxURL string) (outbound.Endpo
 		CAFile: e.CAFile, ClientCert: e.ClientCert, ClientKey: e.ClientKey,
 		ConnectTimeout: e.ConnectTimeout.Duration, ReadTimeout: e.ReadTimeout.Duration,
 		Concurrency: e.Concurrency, Rate: e.Rate, RetryBudget: e.RetryBudget.Duration, MaxAttempts: e.MaxAttempts,
-		BreakerFailures: e.BreakerFailures, BreakerCooldown: e.BreakerCooldown.Duration,
+		BreakerFailures: e.BreakerFailures, BreakerCooldown: e.BreakerCooldown.Duration, MaxCooldown: e.BreakerMaxCooldown.Duration,
 	}, nil
 }
