@@ -128,6 +128,9 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	if result == archive.Failed {
 		ev = log.Warn()
 	}
+	if fileErr == "" && total(counts) == 0 {
+		ev = log.Warn().Str("warning", noRecordsText)
+	}
 	for _, k := range sortedKeys(counts) {
 		ev = ev.Int(k, counts[k])
 	}

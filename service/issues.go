@@ -125,7 +125,12 @@ func rejectText(r journal.Record) string {
 		if i.Source == "registry" {
 			src = "registry: "
 		}
-		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s%s %s: %s", src, where, i.Code, i.Text)))
+		head := strings.Join(strings.Fields(where+" "+i.Code), " ")
+		if head == "" {
+			parts = append(parts, src+i.Text)
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s%s: %s", src, head, i.Text))
 	}
 	if len(parts) == 0 {
 		return r.Outcome

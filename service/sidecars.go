@@ -39,6 +39,9 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 			return err
 		}
 	}
+	if fileErr == "" && total(counts) == 0 {
+		fileWarnings = append(fileWarnings, archive.Issue{Source: "izdrop", Severity: "warning", Code: noRecords, Text: noRecordsText})
+	}
 	head := archive.Head{File: c.Name, Inbox: in.name, SHA256: f.SHA256, Claim: f.Claim, ClaimedAt: f.ClaimedAt,
 		ArchivedAt: in.s.opt.Now().UTC(), Result: result, Error: fileErr, Counts: counts, Warnings: fileWarnings}
 	if err := archive.WriteAtomic(target+archive.ACKJSON, func(w io.Writer) error {
@@ -53,20 +56,17 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 		return err
 	}
 	if fileErr != "" {
-		total := 0
-		for _, n := range counts {
-			total += n
-		}
+		handled := total(counts)
 		return archive.WriteAtomic(target+archive.Error, func(w io.Writer) error {
 			var err error
-			if total == 0 {
+			if handled == 0 {
 				_, err = fmt.Fprintf(w, "izdrop could not read this file, so none of its records was sent.\n\n%s\n\nFix the file (or its profile in config.toml) and drop it into the inbox again.\n", fileErr)
 			} else {
 				_, err = fmt.Fprintf(w, "izdrop could not finish this file: it no longer reads as it did when it was first taken up "+
 					"(the file could not be read, or its profile or izdrop changed meanwhile).\n\n%s\n\n"+
 					"%d of its records had been handled before; their outcomes are in %s. The others were not sent.\n\n"+
 					"Fix the cause and drop the file into the inbox again: records the registry already holds are not sent twice.\n",
-					fileErr, total, filepath.Base(target)+archive.ACKJSON)
+					fileErr, handled, filepath.Base(target)+archive.ACKJSON)
 			}
 			return err
 		})
@@ -112,4 +112,19 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 			return <-errc
 		})
 	})
+}
+
+// noRecords is the warning on a file that holds no record: an EHR export
+// job that failed often writes just that.
+const (
+	noRecords     = "no-records"
+	noRecordsText = "the file holds no records (empty, or a header only): an EHR export that failed often looks like this; check the export job"
+)
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
+	}
+	return n
 }

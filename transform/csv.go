@@ -21,6 +21,11 @@ type csvReader struct {
 	buf     []byte // the record's unquoted field bytes
 	ends    []int  // end of each field in buf
 	raw     []byte // a line longer than br's buffer
+	// unclosed is set when the file ended inside a quoted field opened at
+	// quoteLine, quoteCol: every line after it was read as that field.
+	unclosed            bool
+	quoteLine, quoteCol int
+	quoteEnd            int // the last line read into the unclosed field
 }
 
 // csvRecord is one record: field i is s[ends[i-1]:ends[i]] (from 0 for the
@@ -127,6 +132,7 @@ parseField:
 			r.ends = append(r.ends, len(r.buf))
 			break parseField
 		}
+		r.quoteLine, r.quoteCol = r.numLine, col
 		line = line[1:]
 		col++
 		for {
@@ -170,6 +176,7 @@ parseField:
 			default:
 				if errRead == nil {
 					err = &csv.ParseError{StartLine: recLine, Line: posLine, Column: col, Err: csv.ErrQuote}
+					r.unclosed, r.quoteEnd = true, posLine
 					break parseField
 				}
 				r.ends = append(r.ends, len(r.buf))

@@ -77,7 +77,7 @@ func DryRun(path string, opt Options, out io.Writer) (*Report, error) {
 	}
 	defer r.Close()
 	rep.FileProblems = r.FileProblems()
-	vf, err := os.Create(vxuPath)
+	vf, err := os.OpenFile(vxuPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600) // patient data: private to the user
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,9 @@ func TestGoldenExamples(t *testing.T) {
 	}
 	for _, ex := range examples {
 		name := filepath.Base(ex)
+		if strings.HasSuffix(name, ".vxu.hl7") || strings.HasSuffix(name, ".report.json") {
+			continue // what `izdrop validate examples/...` (the README's step) writes beside them
+		}
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, name)

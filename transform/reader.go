@@ -202,11 +202,14 @@ type Reader struct {
 	today   int // YYYYMMDD in the registry's zone
 	v       validator
 
-	pending *Record // first record of the next group, read ahead
-	seq     int
-	eof     bool
-	enc     *hl7.Encoder
-	sum     Summary
+	pending  *Record // first record of the next group, read ahead
+	seq      int
+	eof      bool
+	enc      *hl7.Encoder
+	sum      Summary
+	form     form     // how the bytes are read as text
+	unclosed *Problem // a quoted field never closed: the rest of the file was not read as records
+	empty    bool     // the file holds nothing, not even a header
 }
 
 // Summary counts what a Reader has read so far.
@@ -228,7 +231,7 @@ type Summary struct {
 func Open(path string, opt Options) (*Reader, error) {
 	opt.withDefaults()
 	name := filepath.Base(path)
-	win1252, err := checkEncoding(path, opt.Profile.Encoding)
+	form, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -236,35 +239,57 @@ func Open(path string, opt Options) (*Reader, error) {
 	if err != nil {
 		return nil, &FileError{File: name, Offset: -1, Reason: "cannot open", Err: err}
 	}
-	r := &Reader{name: name, path: path, opt: opt, f: f, enc: hl7.NewEncoder(hl7.DefaultDelimiters)}
-	if err := r.start(decoded(f, win1252)); err != nil {
+	r := &Reader{name: name, path: path, opt: opt, f: f, enc: hl7.NewEncoder(hl7.DefaultDelimiters), form: form}
+	if err := r.start(decoded(f, form)); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// decoded returns the file's text as UTF-8 without a byte-order mark.
-func decoded(f io.Reader, win1252 bool) io.Reader {
+// form is how a file's bytes are read as text.
+type form struct {
+	win1252 bool // Windows-1252, not UTF-8
+	cr      bool // lines end in CR alone
+}
+
+// decoded returns the file's text as UTF-8 without a byte-order mark, its
+// lines ending in LF.
+func decoded(f io.Reader, fm form) io.Reader {
 	br := bufio.NewReaderSize(f, 64*1024)
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xef\xbb\xbf")) {
 		br.Discard(3)
 	}
-	if win1252 {
-		return charmap.Windows1252.NewDecoder().Reader(br)
+	var in io.Reader = br
+	if fm.cr {
+		in = crReader{in}
 	}
-	return br
+	if fm.win1252 {
+		return charmap.Windows1252.NewDecoder().Reader(in)
+	}
+	return in
 }
 
 // checkEncoding reads the whole file once: a bad byte found half way would
-// otherwise come after records had been sent. It returns whether the file
-// must be read as Windows-1252.
-func checkEncoding(path, encoding string) (bool, error) {
+// otherwise come after records had been sent. It returns how the file must
+// be read (Windows-1252 or UTF-8, CR line ends or not), or why it cannot
+// be read as text at all.
+func checkEncoding(path, encoding string) (fm form, _ error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, &FileError{File: filepath.Base(path), Offset: -1, Reason: "cannot open", Err: err}
+		return fm, &FileError{File: filepath.Base(path), Offset: -1, Reason: "cannot open", Err: err}
 	}
 	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if what := sniff(head); what != "" {
+		return fm, &FileError{File: filepath.Base(path), Offset: -1, Reason: "this is " + what}
+	}
+	fm.cr = lineEnds(head) == "\r"
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fm, &FileError{File: filepath.Base(path), Offset: -1, Reason: "read error", Err: err}
+	}
 	buf := make([]byte, 256*1024)
 	var off int64
 	carry := 0
@@ -297,9 +322,10 @@ func checkEncoding(path, encoding string) (bool, error) {
 			}
 			switch strings.ToLower(encoding) {
 			case "windows-1252", "cp1252":
-				return true, nil
+				fm.win1252 = true
+				return fm, nil
 			}
-			return false, &FileError{File: filepath.Base(path), Offset: bad, Reason: fmt.Sprintf("not valid UTF-8 (first bad byte 0x%02x); if the export is Windows-1252, set encoding = \"windows-1252\" in its profile", buf[bad-off])}
+			return fm, &FileError{File: filepath.Base(path), Offset: bad, Reason: fmt.Sprintf("not valid UTF-8 (first bad byte 0x%02x); if the export is Windows-1252, set encoding = \"windows-1252\" in its profile", buf[bad-off])}
 		}
 		off += int64(len(body))
 		copy(buf, chunk[n-keep:])
@@ -307,14 +333,15 @@ func checkEncoding(path, encoding string) (bool, error) {
 		if err == io.EOF {
 			if carry > 0 {
 				if strings.EqualFold(encoding, "windows-1252") || strings.EqualFold(encoding, "cp1252") {
-					return true, nil
+					fm.win1252 = true
+					return fm, nil
 				}
-				return false, &FileError{File: filepath.Base(path), Offset: off, Reason: "not valid UTF-8 (the file ends inside a character)"}
+				return fm, &FileError{File: filepath.Base(path), Offset: off, Reason: "not valid UTF-8 (the file ends inside a character)"}
 			}
-			return false, nil
+			return fm, nil
 		}
 		if err != nil {
-			return false, &FileError{File: filepath.Base(path), Offset: off, Reason: "read error", Err: err}
+			return fm, &FileError{File: filepath.Base(path), Offset: off, Reason: "read error", Err: err}
 		}
 	}
 }
@@ -323,7 +350,11 @@ func (r *Reader) start(in io.Reader) error {
 	r.csv = newCSVReader(in, byte(r.opt.Profile.Delimiter))
 	head, err := r.csv.read()
 	if err == io.EOF {
-		return &FileError{File: r.name, Offset: -1, Reason: "the file is empty: a header row is required"}
+		// An empty export: no record to send, nothing wrong to report
+		// against a line. It is filed with a warning (an EHR export job
+		// that failed often writes an empty file).
+		r.empty = true
+		return nil
 	}
 	if err != nil {
 		return &FileError{File: r.name, Offset: -1, Line: 1, Reason: "the header row is not valid CSV", Err: err}
@@ -378,6 +409,12 @@ func (r *Reader) start(in io.Reader) error {
 				reason += fmt.Sprintf(" of profile %q", r.opt.Profile.Name)
 			}
 		}
+		if len(r.header) == 1 {
+			if d := suggestDelimiter(r.header[0], r.opt.Profile.Delimiter); d != "" {
+				reason = fmt.Sprintf("the header reads as one column with delimiter %q; the file seems to be delimited by %s: set delimiter = %s in the inbox's profile",
+					string(r.opt.Profile.Delimiter), d, strings.Fields(d)[0])
+			}
+		}
 		return &FileError{File: r.name, Offset: -1, Line: 1, Reason: reason}
 	}
 	for i, h := range r.header {
@@ -399,11 +436,23 @@ func (r *Reader) UnknownColumns() []string { return r.unknown }
 
 // FileProblems returns the warnings about the file as a whole.
 func (r *Reader) FileProblems() []Problem {
-	if len(r.unknown) == 0 {
-		return nil
+	var out []Problem
+	if len(r.unknown) > 0 {
+		out = append(out, Problem{File: r.name, Rule: "unknown-columns", Severity: Warning,
+			Text: fmt.Sprintf("ignored column(s) not in the profile: %s", strings.Join(r.unknown, ", "))})
 	}
-	return []Problem{{File: r.name, Rule: "unknown-columns", Severity: Warning,
-		Text: fmt.Sprintf("ignored column(s) not in the profile: %s", strings.Join(r.unknown, ", "))}}
+	if r.form.cr {
+		out = append(out, Problem{File: r.name, Rule: "cr-line-ends", Severity: Warning,
+			Text: "lines end in CR alone (an old Mac-style export): read as lines"})
+	}
+	if r.unclosed != nil {
+		out = append(out, *r.unclosed)
+	}
+	if r.empty {
+		out = append(out, Problem{File: r.name, Rule: "empty-file", Severity: Warning,
+			Text: "the file is empty: no header, no records (an EHR export that failed often looks like this)"})
+	}
+	return out
 }
 
 // Summary returns the counts so far.
@@ -435,8 +484,17 @@ func (r *Reader) readRecord() (*Record, error) {
 			// of the file: it is reported with its line and kept for the
 			// rejects file; the rows after it are still read.
 			rec := &Record{Line: pe.StartLine, Start: cr.start, End: cr.end, syntax: true}
-			rec.Problems = append(rec.Problems, Problem{File: r.name, Line: pe.StartLine, Rule: "csv-syntax", Severity: Error,
-				Text: fmt.Sprintf("not valid CSV at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)})
+			text := fmt.Sprintf("not valid CSV at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+			if r.csv.unclosed {
+				// Everything to the end of the file was swallowed by one
+				// field: say so, or "1 invalid record" hides the rest.
+				lost := r.csv.quoteEnd - r.csv.quoteLine
+				text = fmt.Sprintf("a quoted field opened at line %d, column %d is never closed: the %d line(s) after it, to the end of the file, "+
+					"were read as part of that field, so no record after line %d was read; close the quote and drop the file again",
+					r.csv.quoteLine, r.csv.quoteCol, lost, pe.StartLine)
+				r.unclosed = &Problem{File: r.name, Line: pe.StartLine, Rule: "quote-never-closed", Severity: Error, Text: text}
+			}
+			rec.Problems = append(rec.Problems, Problem{File: r.name, Line: pe.StartLine, Rule: "csv-syntax", Severity: Error, Text: text})
 			return rec, nil
 		}
 		if err != nil {
@@ -612,7 +670,7 @@ func (r *Record) ContentHash() string {
 // made from.
 func RawRows(path string, opt Options, next func() (start, end int64, ok bool), fn func(raw []byte) error) error {
 	opt.withDefaults()
-	win1252, err := checkEncoding(path, opt.Profile.Encoding)
+	fm, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return err
 	}
@@ -621,7 +679,7 @@ func RawRows(path string, opt Options, next func() (start, end int64, ok bool), 
 		return err
 	}
 	defer f.Close()
-	in := bufio.NewReader(decoded(f, win1252))
+	in := bufio.NewReader(decoded(f, fm))
 	var pos int64
 	var raw []byte
 	for {
@@ -650,7 +708,7 @@ func RawRows(path string, opt Options, next func() (start, end int64, ok bool), 
 // line end), for files written in the input's own layout.
 func HeaderLine(path string, opt Options) ([]byte, error) {
 	opt.withDefaults()
-	win1252, err := checkEncoding(path, opt.Profile.Encoding)
+	fm, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -659,7 +717,7 @@ func HeaderLine(path string, opt Options) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	head, err := newCSVReader(decoded(f, win1252), byte(opt.Profile.Delimiter)).read()
+	head, err := newCSVReader(decoded(f, fm), byte(opt.Profile.Delimiter)).read()
 	if err != nil {
 		return nil, err
 	}
@@ -667,7 +725,7 @@ func HeaderLine(path string, opt Options) ([]byte, error) {
 		return nil, err
 	}
 	raw := make([]byte, head.end)
-	if _, err := io.ReadFull(decoded(f, win1252), raw); err != nil {
+	if _, err := io.ReadFull(decoded(f, fm), raw); err != nil {
 		return nil, err
 	}
 	return bytes.TrimLeft(bytes.TrimRight(raw, "\r\n"), "\r\n"), nil

@@ -96,6 +96,7 @@ func (v *validator) message(m *Message) {
 		for _, p := range pat.Problems {
 			rec.Problems = append(rec.Problems, p)
 		}
+		v.lengths(rec)
 		v.dose(rec, m, birth, death)
 		rec.VaccinationID = rec.Row.Get(VaccinationID)
 		rec.site = m.SiteID

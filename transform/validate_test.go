@@ -3,6 +3,7 @@ package transform
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -176,6 +177,9 @@ func TestValidationRules(t *testing.T) {
 		{"vis-document-invalid", Warning, VISDocument, "OBX-5 (69764-9)", map[Col]string{VISDocument: "12345"}, nil},
 		{"vis-date-invalid", Warning, VISGivenDate, "OBX-5 (29769-7)", map[Col]string{VISGivenDate: "today"}, nil},
 		{"san-joaquin-region", Error, SiteID, "RXA-11.4", map[Col]string{SiteID: "SJ01"}, &sj},
+		{"too-long", Error, LotNumber, "RXA-15", map[Col]string{LotNumber: strings.Repeat("L", 21)}, nil},
+		{"too-long", Error, VaccineName, "RXA-5.2", map[Col]string{VaccineName: strings.Repeat("x", 5<<20)}, nil},
+		{"too-long", Error, PatientLastName, "PID-5.1", map[Col]string{PatientLastName: strings.Repeat("Ñ", 51)}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.rule+"/"+c.col.Name(), func(t *testing.T) {
@@ -357,12 +361,18 @@ func TestFileLevelErrors(t *testing.T) {
 		offset       int64
 		data         []byte
 	}{
-		{"empty.csv", "empty", -1, nil},
 		{"latin1.csv", "not valid UTF-8", int64(len(header) + 1 + strings.Index(string(row), "Rivera") + 6), latin},
 		{"noheader.csv", "no header row", -1, row},
 		{"missing.csv", "lacks required column(s) cvx", -1, []byte(strings.Replace(string(header), ",cvx,", ",cvx_code,", 1) + "\n" + string(row))},
 		{"dup.csv", "twice", -1, []byte(strings.Replace(string(header), "vaccine_name", "cvx", 1) + "\n")},
-		{"binary.csv", "not valid UTF-8", 4, []byte{0x50, 0x4b, 0x03, 0x04, 0xff, 0x00}},
+		{"binary.csv", "this is a ZIP archive, not a text export izdrop reads (an .xlsx", -1, []byte{0x50, 0x4b, 0x03, 0x04, 0xff, 0x00}},
+		{"image.csv", "this is a PNG image", -1, []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")},
+		{"report.csv", "this is a PDF document", -1, []byte("%PDF-1.7\n%...")},
+		{"utf16.csv", "this is UTF-16 text, not a text export izdrop reads (save the export as UTF-8", -1, append([]byte{0xff, 0xfe}, utf16(string(header))...)},
+		{"utf16-nobom.csv", "UTF-16 text or binary data", -1, utf16(string(header))},
+		{"nul.csv", "binary data (a zero byte at offset 3)", -1, []byte("abc\x00def,ghi\n")},
+		{"semicolon.csv", `seems to be delimited by ";": set delimiter = ";"`, -1, []byte(strings.ReplaceAll(string(header), ",", ";") + "\n")},
+		{"tabs.csv", `delimited by "\t" (tab): set delimiter = "\t"`, -1, []byte(strings.ReplaceAll(string(header), ",", "\t") + "\n")},
 	}
 	for _, c := range cases {
 		_, err := Open(write(c.name, c.data), testOptions())
@@ -457,5 +467,75 @@ func TestNPICheckDigit(t *testing.T) {
 		if validNPI(n) != ok {
 			t.Errorf("validNPI(%s) != %v", n, ok)
 		}
+	}
+}
+
+func utf16(s string) []byte {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), 0)
+	}
+	return b
+}
+
+// What used to read wrong now reads, or says plainly why not.
+func TestAwkwardFilesReadOrSayWhy(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	header := strings.Join(headerNames(), ",")
+	row := func(vid string) string { return strings.Join(rowValues(map[Col]string{VaccinationID: vid}), ",") }
+
+	// Lines that end in CR alone are read as lines, with a warning.
+	ms := readAll(t, write("cr.csv", []byte(header+"\r"+row("V1")+"\r"+row("V2")+"\r")), testOptions())
+	if len(ms) != 1 || len(ms[0].Records) != 2 || !ms[0].Records[1].Valid() || ms[0].Records[1].Line != 3 {
+		t.Fatalf("CR line ends: %d messages", len(ms))
+	}
+	r, _ := Open(filepath.Join(dir, "cr.csv"), testOptions())
+	if ps := r.FileProblems(); len(ps) != 1 || ps[0].Rule != "cr-line-ends" {
+		t.Errorf("CR file problems: %v", ps)
+	}
+	r.Close()
+	var raw []string
+	recs := ms[0].Records
+	i := 0
+	if err := RawRows(filepath.Join(dir, "cr.csv"), testOptions(), func() (int64, int64, bool) {
+		if i == len(recs) {
+			return 0, 0, false
+		}
+		i++
+		return recs[i-1].Start, recs[i-1].End, true
+	}, func(b []byte) error { raw = append(raw, string(b)); return nil }); err != nil || len(raw) != 2 || raw[1] != row("V2") {
+		t.Errorf("raw rows of a CR file: %q %v", raw, err)
+	}
+
+	// A quote never closed: the error says where it opened and how many
+	// lines were swallowed.
+	lines := []string{header, row("V1"), strings.Replace(row("V2"), "Rivera", "\"Rivera", 1)}
+	for k := 3; k < 1000; k++ {
+		lines = append(lines, row(fmt.Sprintf("V%d", k)))
+	}
+	ms = readAll(t, write("quote.csv", []byte(strings.Join(lines, "\n")+"\n")), testOptions())
+	last := ms[len(ms)-1].Records[0]
+	if last.Valid() || last.Line != 3 || !strings.Contains(last.Problems[0].Text, "opened at line 3") || !strings.Contains(last.Problems[0].Text, "997 line(s) after it") {
+		t.Errorf("unclosed quote: line %d: %v", last.Line, last.Problems)
+	}
+
+	// An empty file and a header-only file hold no records: not an error.
+	for name, b := range map[string][]byte{"empty.csv": nil, "header.csv": []byte(header + "\n")} {
+		r, err := Open(write(name, b), testOptions())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("%s: %v, want EOF", name, err)
+		}
+		if name == "empty.csv" && (len(r.FileProblems()) != 1 || r.FileProblems()[0].Rule != "empty-file") {
+			t.Errorf("empty file problems: %v", r.FileProblems())
+		}
+		r.Close()
 	}
 }
