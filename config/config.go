@@ -196,8 +196,11 @@ type Inbox struct {
 }
 
 // FolderMode is InboxMode as a file mode: permission bits, with setgid and
-// sticky where asked for.
+// sticky where asked for; 0700 when unset.
 func (in *Inbox) FolderMode() (os.FileMode, error) {
+	if in.InboxMode == "" {
+		return 0o700, nil
+	}
 	v, err := strconv.ParseUint(in.InboxMode, 8, 32)
 	switch {
 	case err != nil || v > 0o7777:
