@@ -523,7 +523,7 @@ func (c *Config) Validate(cs *codes.Set) error {
 		switch {
 		case in.Kind != "local" && (in.InboxMode != "" || in.InboxGroup != ""):
 			add("inboxes.%s: inbox_mode and inbox_group are for local inboxes: an sftp inbox's permissions are the server's", name)
-		case runtime.GOOS == "windows" && (in.InboxGroup != "" || in.InboxMode != "0700"):
+		case in.Kind == "local" && runtime.GOOS == "windows" && (in.InboxGroup != "" || in.InboxMode != "0700"):
 			add("inboxes.%s: inbox_mode and inbox_group do not apply on Windows: give the export account write access to the folder in its security settings (izdrop does not manage ACLs)", name)
 		case in.Kind == "local":
 			if _, err := in.FolderMode(); err != nil {
