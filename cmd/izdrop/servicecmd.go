@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/internal/daemon"
 )
 
@@ -54,7 +55,7 @@ log); on macOS a launchd daemon. Needs root / an Administrator.`)
 	spec := daemon.Spec{Name: serviceName, Root: *root}
 	switch action {
 	case "install", "unit":
-		s, err := installSpec(*path, *user, *root)
+		s, c, err := installSpec(*path, *user, *root)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -65,6 +66,9 @@ log); on macOS a launchd daemon. Needs root / an Administrator.`)
 			}
 			fmt.Fprint(stdout, u)
 			return exitOK
+		}
+		if runtime.GOOS == "windows" && c.Service.LogFile == "" {
+			return fail(stderr, fmt.Errorf("%w: %s: set log_file in [service]: a Windows service has no console to log to", errConfig, c.Path()))
 		}
 		if err := daemon.Install(s); err != nil {
 			return fail(stderr, err)
@@ -98,24 +102,21 @@ log); on macOS a launchd daemon. Needs root / an Administrator.`)
 
 // installSpec checks the configuration and describes the service that runs
 // it: this binary, serve, the config's absolute path.
-func installSpec(path, user, root string) (daemon.Spec, error) {
+func installSpec(path, user, root string) (daemon.Spec, *config.Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return daemon.Spec{}, err
+		return daemon.Spec{}, nil, err
 	}
 	c, err := loadConfig(abs)
 	if err != nil {
-		return daemon.Spec{}, err
-	}
-	if runtime.GOOS == "windows" && c.Service.LogFile == "" {
-		return daemon.Spec{}, fmt.Errorf("%w: %s: set log_file in [service]: a Windows service has no console to log to", errConfig, abs)
+		return daemon.Spec{}, nil, err
 	}
 	exe, err := os.Executable()
 	if err == nil {
 		exe, err = filepath.EvalSymlinks(exe)
 	}
 	if err != nil {
-		return daemon.Spec{}, fmt.Errorf("finding the izdrop binary: %w", err)
+		return daemon.Spec{}, nil, fmt.Errorf("finding the izdrop binary: %w", err)
 	}
 	return daemon.Spec{
 		Name:        serviceName,
@@ -126,5 +127,5 @@ func installSpec(path, user, root string) (daemon.Spec, error) {
 		EnvFile:     filepath.Join(filepath.Dir(abs), "izdrop.env"),
 		StopTimeout: c.Service.ShutdownGrace.Duration + 30*time.Second,
 		Root:        root,
-	}, nil
+	}, c, nil
 }
