@@ -20,8 +20,7 @@ func newService(s Spec, i kservice.Interface) (kservice.Service, error) {
 		opt["OnFailureResetPeriod"] = 24 * 60 * 60
 	case "darwin":
 		opt["RunAtLoad"] = true
-		opt["KeepAlive"] = true
-		opt["LogOutput"] = true // stderr to /var/log/NAME.err.log
+		opt["KeepAlive"] = true // stderr goes to /var/log/NAME.err.log
 	}
 	return kservice.New(i, &kservice.Config{
 		Name: s.Name, DisplayName: s.Name, Description: s.Description,
