@@ -20,6 +20,17 @@
 // Files and folders are created 0600 / 0700. Every step can be redone: the
 // caller records the reserved target first, and on restart finishes what a
 // crash interrupted.
+//
+// Per platform, the no-replace rename is renameat2(RENAME_NOREPLACE) on
+// Linux, renamex_np(RENAME_EXCL) on macOS and MoveFileEx without
+// MOVEFILE_REPLACE_EXISTING (with MOVEFILE_WRITE_THROUGH) on Windows; a
+// file system that has none gets a hard link then unlink, another volume a
+// copy. Where Windows is weaker: file modes mean nothing there (0600 only
+// clears the read-only flag), so the archive is exactly as private as the
+// ACL of the folder it is in; and folders are not fsynced (see
+// internal/durable), write-through moves stand in for that. A file still
+// open in another program without FILE_SHARE_DELETE cannot be moved on
+// Windows: Move fails and the caller retries it later.
 package archive
 
 import (
@@ -30,8 +41,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/izdrop/izdrop/internal/durable"
 )
@@ -140,9 +149,16 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 // ErrExists is returned when a move's destination exists.
 var ErrExists = errors.New("archive: destination exists")
 
+// What renameNoReplace reports besides success, ErrExists and other errors.
+var (
+	errCrossDevice = errors.New("archive: source and destination are on different file systems")
+	errNoAtomic    = errors.New("archive: the file system has no no-replace rename")
+	errTaken       = errors.New("archive: the destination name is taken")
+)
+
 // Move moves src to dst without ever replacing dst: an atomic rename where
 // the file system allows it, else a hard link then unlink, else (another
-// file system) a copy that is fsynced and linked into place before src is
+// file system) a copy that is fsynced and put into place before src is
 // removed. The moved file is made 0600. Moving a file already moved (src
 // gone, dst there) is not an error: a restart finishing a move.
 func Move(src, dst string) error {
@@ -152,15 +168,9 @@ func Move(src, dst string) error {
 	if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) && exists(dst) {
 		return nil
 	}
-	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
-	switch {
-	case err == nil:
-	case errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("%w: %s", ErrExists, dst)
-	case errors.Is(err, unix.EXDEV):
+	err := place(src, dst)
+	if errors.Is(err, errCrossDevice) {
 		err = copyMove(src, dst)
-	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.ENOTSUP):
-		err = linkMove(src, dst)
 	}
 	if err != nil {
 		return err
@@ -171,13 +181,27 @@ func Move(src, dst string) error {
 	return nil
 }
 
+// place renames src to dst within one file system, never replacing dst:
+// the platform's no-replace rename, or a hard link then unlink where the
+// file system has none.
+func place(src, dst string) error {
+	err := renameNoReplace(src, dst)
+	switch {
+	case errors.Is(err, errTaken):
+		return fmt.Errorf("%w: %s", ErrExists, dst)
+	case errors.Is(err, errNoAtomic):
+		return linkMove(src, dst)
+	}
+	return err
+}
+
 func linkMove(src, dst string) error {
 	if err := os.Link(src, dst); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, dst)
 		}
-		if errors.Is(err, unix.EXDEV) {
-			return copyMove(src, dst)
+		if isCrossDevice(err) {
+			return errCrossDevice
 		}
 		return err
 	}
@@ -204,10 +228,8 @@ func copyMove(src, dst string) error {
 		return err
 	}
 	tmp.Close()
-	if err := os.Link(tmp.Name(), dst); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%w: %s", ErrExists, dst)
-		}
+	in.Close() // Windows removes no file open without sharing delete
+	if err := place(tmp.Name(), dst); err != nil {
 		return err
 	}
 	return os.Remove(src)

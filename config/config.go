@@ -19,7 +19,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +66,17 @@ type Service struct {
 	Timezone string `toml:"timezone"`
 	// ShutdownGrace bounds how long a stop waits for calls in flight.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+
+	// LogFile, when set, is where the logs go instead of stderr (JSON unless
+	// log_format is "console"), rotated by size. Relative to the config
+	// file's folder. Without it logs go to stderr, which systemd hands to
+	// the journal; a Windows service has no stderr, so set it there.
+	LogFile string `toml:"log_file"`
+	// LogMaxSizeMB is the size in megabytes at which the log file is
+	// rotated (default 50).
+	LogMaxSizeMB int `toml:"log_max_size_mb"`
+	// LogBackups is how many rotated log files are kept (default 10).
+	LogBackups int `toml:"log_backups"`
 }
 
 // Site is one CAIR2 reporting site.
@@ -219,6 +232,45 @@ type Inbox struct {
 	// failed/ folders under the inbox, for the EHR side to read (default
 	// true). With false, a processed file stays in the remote work/ folder.
 	RemoteArchive *bool `toml:"remote_archive"`
+
+	// InboxMode is the permission, in octal, the inbox folder gets when
+	// izdrop creates it (local inboxes; default "0700", the service's
+	// account only). "0770" with InboxGroup lets the EHR's export account
+	// write into it, "1770" also keeps that account from renaming what
+	// izdrop keeps there. work/, done/, failed/, the lock file and the
+	// journal stay private (0700/0600) whatever it is. Bits for all users
+	// are refused. Not on Windows, where the folder's ACL decides.
+	InboxMode string `toml:"inbox_mode"`
+	// InboxGroup is the group (a name, or a number) the inbox folder gets
+	// when izdrop creates it; the service's account must belong to it.
+	InboxGroup string `toml:"inbox_group"`
+}
+
+// FolderMode is InboxMode as a file mode: permission bits, with setgid and
+// sticky where asked for; 0700 when unset.
+func (in *Inbox) FolderMode() (os.FileMode, error) {
+	if in.InboxMode == "" {
+		return 0o700, nil
+	}
+	v, err := strconv.ParseUint(in.InboxMode, 8, 32)
+	switch {
+	case err != nil || v > 0o7777:
+		return 0, fmt.Errorf("inbox_mode %q: an octal mode such as \"0770\"", in.InboxMode)
+	case v&0o700 != 0o700:
+		return 0, fmt.Errorf("inbox_mode %q: izdrop's own account needs rwx (0700)", in.InboxMode)
+	case v&0o007 != 0:
+		return 0, fmt.Errorf("inbox_mode %q: gives every account on the machine access to patient data; use the group bits with inbox_group", in.InboxMode)
+	case v&0o4000 != 0:
+		return 0, fmt.Errorf("inbox_mode %q: setuid means nothing on a folder", in.InboxMode)
+	}
+	m := os.FileMode(v & 0o777)
+	if v&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if v&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m, nil
 }
 
 // Profile is an export layout, mapped onto the default one.
@@ -351,6 +403,21 @@ func (c *Config) defaults() {
 		s.ShutdownGrace.Duration = 30 * time.Second
 	}
 	s.DataDir = c.Abs(s.DataDir)
+	// Log file and inbox folder permissions.
+	if s.LogFile != "" {
+		s.LogFile = c.Abs(s.LogFile)
+	}
+	if s.LogMaxSizeMB == 0 {
+		s.LogMaxSizeMB = 50
+	}
+	if s.LogBackups == 0 {
+		s.LogBackups = 10
+	}
+	for _, in := range c.Inboxes {
+		if in.InboxMode == "" && (in.Kind == "" || in.Kind == "local") {
+			in.InboxMode = "0700"
+		}
+	}
 	for _, site := range c.Sites {
 		if site.SendingFacility == "" {
 			site.SendingFacility = site.ID
@@ -547,6 +614,23 @@ func (c *Config) Validate(cs *codes.Set) error {
 	}
 	if len(c.Inboxes) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no [inboxes.NAME] table: izdrop needs at least one inbox", c.path))
+	}
+	// Log file and inbox folder permissions.
+	if c.Service.LogMaxSizeMB < 1 || c.Service.LogBackups < 0 {
+		add("service.log_max_size_mb", "must be at least 1, and log_backups not negative")
+	}
+	for _, name := range sorted(c.Inboxes) {
+		in := c.Inboxes[name]
+		switch {
+		case in.Kind != "local" && (in.InboxMode != "" || in.InboxGroup != ""):
+			add("inboxes."+name+".inbox_mode", "inbox_mode and inbox_group are for local inboxes: an sftp inbox's permissions are the server's")
+		case in.Kind == "local" && runtime.GOOS == "windows" && (in.InboxGroup != "" || in.InboxMode != "0700"):
+			add("inboxes."+name+".inbox_mode", "inbox_mode and inbox_group do not apply on Windows: give the export account write access to the folder in its security settings (izdrop does not manage ACLs)")
+		case in.Kind == "local":
+			if _, err := in.FolderMode(); err != nil {
+				add("inboxes."+name+".inbox_mode", "%v", err)
+			}
+		}
 	}
 	for _, name := range sorted(c.Sites) {
 		s := c.Sites[name]

@@ -18,6 +18,7 @@ func (c *Config) Describe(w io.Writer) {
 	p("log_level = %q", c.Service.LogLevel)
 	p("timezone = %q", c.Service.Timezone)
 	p("shutdown_grace = %q", c.Service.ShutdownGrace)
+	p("log_file = %q\nlog_max_size_mb = %d\nlog_backups = %d", c.Service.LogFile, c.Service.LogMaxSizeMB, c.Service.LogBackups)
 	for _, name := range sorted(c.Sites) {
 		s := c.Sites[name]
 		p("\n[sites.%s]", name)
@@ -49,6 +50,9 @@ func (c *Config) Describe(w io.Writer) {
 		p("patterns = [%s]", quoteAll(in.Patterns))
 		p("profile = %q\nsite = %q\nendpoint = %q\nmarker = %q", in.Profile, in.Site, in.Endpoint, in.Marker)
 		p("stable_for = %q\nrescan = %q\nschedule = %q", in.StableFor, in.Rescan, in.Schedule)
+		if in.Kind == "local" {
+			p("inbox_mode = %q\ninbox_group = %q", in.InboxMode, in.InboxGroup)
+		}
 		if in.Kind == "sftp" {
 			p("host = %q\nport = %d\nuser = %q\nknown_hosts = %q", in.Host, in.Port, in.User, in.KnownHosts)
 			if in.KeyFile != "" {

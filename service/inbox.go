@@ -52,14 +52,22 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 			return nil, fmt.Errorf("%s: the inbox folder %s does not exist: create it (it is where the EHR writes its exports), correct the path, or set create = true", where, ic.Path)
 		}
 	}
-	dirs := []string{ic.Archive}
 	if ic.Kind == "local" {
-		dirs = append(dirs, ic.Path)
-	}
-	for _, d := range dirs {
-		if err := ensureDir(d); err != nil {
+		// First, so that folders made on the way let the inbox's group through.
+		mode, err := ic.FolderMode()
+		if err != nil {
 			return nil, fmt.Errorf("inbox %s: %w", name, err)
 		}
+		notes, err := watcher.CreateInbox(ic.Path, mode, ic.InboxGroup)
+		if err != nil {
+			return nil, fmt.Errorf("inbox %s: %w", name, err)
+		}
+		for _, n := range notes {
+			log.Warn().Str("path", ic.Path).Msg(n)
+		}
+	}
+	if err := ensureDir(ic.Archive); err != nil {
+		return nil, fmt.Errorf("inbox %s: %w", name, err)
 	}
 	var src source = localSource{ic}
 	if ic.Kind == "sftp" {

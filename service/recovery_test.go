@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/sandbox"
@@ -70,12 +69,9 @@ func TestANewerFileWaitsForAnOlderOneHeldElsewhere(t *testing.T) {
 	os.MkdirAll(work, 0o700)
 	older := filepath.Join(work, watcher.NewClaimID(time.Now().Add(-time.Minute))+"--a.csv")
 	os.WriteFile(older, example(t, "visit-administered.csv"), 0o600)
-	fh, err := os.Open(older)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Flock(int(fh.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
+	release, ok, err := watcher.Lock(older) // another open of the file: as another process would hold it
+	if err != nil || !ok {
+		t.Fatal(ok, err)
 	}
 	f.drop(t, "c.csv", example(t, "visit-corrections.csv"))
 	sum, err := s.RunOnce(context.Background())
@@ -85,7 +81,7 @@ func TestANewerFileWaitsForAnOlderOneHeldElsewhere(t *testing.T) {
 	if got := registryOrder(f.sb); len(got) != 0 {
 		t.Fatalf("sent while an older file was held: %v", got)
 	}
-	fh.Close()
+	release()
 	sum, err = s.RunOnce(context.Background())
 	if err != nil || sum.Done != 2 || sum.Pending != 0 {
 		t.Fatalf("after release: %+v %v", sum, err)

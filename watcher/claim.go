@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/izdrop/izdrop/internal/durable"
 )
 
 // ErrGone is returned when a file to claim is no longer there: another
-// process took it, or its writer moved it.
+// process took it, or its writer moved it. On Windows it is also returned
+// for a file another program still has open (its writer, most likely),
+// which cannot be renamed there: it is looked at again as a new file.
 var ErrGone = errors.New("watcher: the file is gone (claimed elsewhere?)")
 
 // Claimed is a file in an inbox's work/ folder.
@@ -68,6 +68,9 @@ func ClaimLocal(inbox, work, name, marker string, now time.Time) (Claimed, error
 	if err := os.Rename(filepath.Join(inbox, name), c.Path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return Claimed{}, ErrGone
+		}
+		if isBusy(err) {
+			return Claimed{}, fmt.Errorf("%w: %s is open in another program", ErrGone, name)
 		}
 		return Claimed{}, fmt.Errorf("claiming %s: %w", name, err)
 	}
@@ -145,41 +148,31 @@ func LockPath(path string) (unlock func(), ok bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := openLockable(path, true)
 	if err != nil {
 		return nil, false, err
 	}
-	if ok, err := flockNB(f); !ok {
+	if ok, err := tryLock(f); !ok {
+		f.Close()
 		return nil, false, err
 	}
-	return func() { f.Close() }, true, nil
-}
-
-// flockNB takes an exclusive flock on f without waiting; when it cannot
-// (held elsewhere: ok false, err nil; or an error) it closes f.
-func flockNB(f *os.File) (ok bool, err error) {
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
+	return func() { unlockFile(f) }, true, nil
 }
 
 // Lock takes the exclusive processing lock of a claimed file without
 // waiting. ok is false when another process holds it. The lock lasts until
-// unlock or the process's death.
+// unlock or the process's death. The file can still be read, and renamed
+// or removed (also on Windows), while it is locked.
 func Lock(path string) (unlock func(), ok bool, err error) {
-	f, err := os.Open(path)
+	f, err := openLockable(path, false)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
 		}
 		return nil, false, err
 	}
-	if ok, err := flockNB(f); !ok {
+	if ok, err := tryLock(f); !ok {
+		f.Close()
 		return nil, false, err
 	}
 	// The file may have been archived between open and lock: make sure the
@@ -187,8 +180,8 @@ func Lock(path string) (unlock func(), ok bool, err error) {
 	st1, err1 := f.Stat()
 	st2, err2 := os.Stat(path)
 	if err1 != nil || err2 != nil || !os.SameFile(st1, st2) {
-		f.Close()
+		unlockFile(f)
 		return nil, false, nil
 	}
-	return func() { f.Close() }, true, nil
+	return func() { unlockFile(f) }, true, nil
 }

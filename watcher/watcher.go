@@ -19,6 +19,19 @@
 // and SFTP servers share the rules. Local inboxes add fsnotify events to the
 // periodic rescan; events get lost (overflow, network file systems,
 // restarts), so the rescan is what guarantees a file is seen.
+//
+// Per platform, the locks are flock(LOCK_EX|LOCK_NB) on Linux and macOS
+// (advisory: they keep izdrop processes apart and stop no reader) and
+// LockFileEx(LOCKFILE_EXCLUSIVE_LOCK|LOCKFILE_FAIL_IMMEDIATELY) on Windows,
+// where byte-range locks are mandatory: the lock covers one byte far past
+// any file's end, so reading the file is not blocked, and the lock handle
+// shares delete so the locked file can still be moved to the archive.
+// Where Windows differs: a file its writer still has open cannot be
+// renamed, so it is not claimed until the writer closes it (it is then
+// looked at as a new file); and the inbox folder's mode and group
+// (CreateInbox) are not applied - its ACL is whatever the folder inherits.
+// flock on an NFS mount is only as good as the server's lock manager: run
+// the processes sharing an inbox on one host.
 package watcher
 
 import (

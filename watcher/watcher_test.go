@@ -138,6 +138,55 @@ func TestLockIsExclusiveAndFollowsTheName(t *testing.T) {
 	}
 }
 
+// What the service does with a claimed file while it holds its lock: read
+// it, then move it to the archive. Windows' byte-range locks are mandatory
+// and it renames no file open without FILE_SHARE_DELETE, so this is where a
+// platform would differ.
+func TestALockedFileCanBeReadAndMovedButNotLockedAgain(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "claimed.csv")
+	if err := os.WriteFile(p, []byte("line 1\nline 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unlock, ok, err := Lock(p)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "line 1\nline 2\n" {
+		t.Fatalf("reading a locked file: %q %v", b, err)
+	}
+	moved := filepath.Join(dir, "done.csv")
+	if err := os.Rename(p, moved); err != nil {
+		t.Fatalf("moving a locked file: %v", err)
+	}
+	if _, ok, err := Lock(moved); ok || err != nil {
+		t.Fatalf("the moved file was locked again while held: %v %v", ok, err)
+	}
+	unlock()
+	unlock2, ok, err := Lock(moved)
+	if !ok || err != nil {
+		t.Fatalf("not lockable after unlock: %v %v", ok, err)
+	}
+	unlock2()
+}
+
+func TestLockPathIsExclusiveUntilUnlocked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", ".izdrop.lock")
+	unlock, ok, err := LockPath(p)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, ok, err := LockPath(p); ok || err != nil {
+		t.Fatalf("a held lock file was taken again: %v %v", ok, err)
+	}
+	unlock()
+	unlock2, ok, err := LockPath(p)
+	if !ok || err != nil {
+		t.Fatalf("not lockable after unlock: %v %v", ok, err)
+	}
+	unlock2()
+}
+
 func TestNotifySignalsOnNewFiles(t *testing.T) {
 	dir := t.TempDir()
 	sig := make(chan struct{}, 1)

@@ -10,14 +10,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 
 	_ "time/tzdata" // the registry's zone must resolve on machines without zoneinfo
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, and the commit and commit time it was built from, are set at
+// build time: -ldflags "-X main.version=v1.2.0 -X main.commit=... -X
+// main.commitTime=..." (scripts/release.sh). Without them the commit comes
+// from Go's build info, when the binary was built in a git checkout.
+var (
+	version    = "dev"
+	commit     string
+	commitTime string
+)
 
 // Exit statuses a script can rely on.
 const (
@@ -54,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(stdout, "izdrop", version)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	}
 	c, ok := commands[args[0]]
@@ -64,6 +73,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return c.run(args[1:], stdout, stderr)
+}
+
+// versionLine is the version set at build time, with the commit and its
+// time when the binary was built from a git checkout, and the Go release
+// and platform: "izdrop v1.2.0 (commit 0123456789ab, 2026-11-30T12:00:00Z) go1.26.8 windows/amd64".
+func versionLine() string {
+	line := "izdrop " + version
+	rev, at, dirty := commit, commitTime, ""
+	if bi, ok := debug.ReadBuildInfo(); ok && rev == "" {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+changes"
+				}
+			}
+		}
+	}
+	if rev != "" {
+		line += fmt.Sprintf(" (commit %.12s%s, %s)", rev, dirty, at)
+	}
+	return line + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
 }
 
 func usage(w io.Writer) {

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/izdrop/izdrop/internal/daemon"
 	"github.com/izdrop/izdrop/service"
 )
 
@@ -21,15 +22,21 @@ func startService(path string, stderr io.Writer) (*service.Service, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := service.NewLogger(c.Service.LogFormat, c.Service.LogLevel, stderr)
+	out, closeLog, err := logOutput(c, stderr)
 	if err != nil {
+		return nil, nil, err
+	}
+	log, err := service.NewLogger(c.Service.LogFormat, c.Service.LogLevel, out)
+	if err != nil {
+		closeLog()
 		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	s, err := service.New(c, service.Options{Log: log, Version: version})
 	if err != nil {
+		closeLog()
 		return nil, nil, err
 	}
-	return s, s.Close, nil
+	return s, func() { s.Close(); closeLog() }, nil
 }
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
@@ -38,14 +45,17 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	s, closeFn, err := startService(*path, stderr)
+	// Until SIGINT or SIGTERM, or the Windows service control manager's
+	// stop: all cancel the same context.
+	err := daemon.Run(serviceName, func(ctx context.Context) error {
+		s, closeFn, err := startService(*path, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return s.Serve(ctx)
+	})
 	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeFn()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := s.Serve(ctx); err != nil {
 		return fail(stderr, err)
 	}
 	return exitOK

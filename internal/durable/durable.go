@@ -1,6 +1,15 @@
 // Package durable writes files so that a crash leaves either the old or the
 // new version, never a mix: write to a temporary name in the same folder,
 // fsync, rename into place, fsync the folder.
+//
+// Per platform: on Linux and the BSDs a folder is fsynced like a file. On
+// macOS, Go's File.Sync is F_FULLFSYNC (through the drive's cache) and a
+// folder gets the same where the file system allows it. Windows cannot
+// fsync a folder: SyncDir does nothing there, and WriteFile's rename is
+// MoveFileEx with MOVEFILE_WRITE_THROUGH, which returns once the rename is
+// on disk (NTFS journals its metadata); that is the guarantee Windows
+// gives, and it is weaker only on volumes without a journal (FAT, exFAT),
+// where a crash can lose a rename that had returned.
 package durable
 
 import (
@@ -33,18 +42,9 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) error
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := replace(tmp.Name(), path); err != nil {
 		return err
 	}
 	SyncDir(dir)
 	return nil
-}
-
-// SyncDir makes renames and creations in dir durable. Errors are ignored:
-// some file systems cannot sync a folder, and nothing better can be done.
-func SyncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

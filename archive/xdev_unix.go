@@ -1,0 +1,11 @@
+//go:build unix
+
+package archive
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+func isCrossDevice(err error) bool { return errors.Is(err, unix.EXDEV) }

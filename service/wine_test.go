@@ -1,0 +1,5 @@
+//go:build windows && wine
+
+package service_test
+
+import _ "github.com/izdrop/izdrop/internal/winetest" // the Windows tests run under Wine in CI
