@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -340,5 +341,19 @@ func TestEncoderTime(t *testing.T) {
 	e.Time(time.Date(2026, 11, 25, 9, 30, 5, 0, time.FixedZone("", -8*3600)))
 	if got := string(e.Bytes()); got != "MSH|^~\\&|||||20261125093005-0800\r" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestParseSegmentMatchesParse(t *testing.T) {
+	text := "MSH|^~\\&|A|B\rPID|1||M1^^^X^MR~M2||Doe^Ann\\T\\Lee||20200101\rZZZ|a\\F\\b"
+	m, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(text, "\r") {
+		got := m.Delims.ParseSegment([]byte(line))
+		if !reflect.DeepEqual(got, m.Segments[i]) {
+			t.Errorf("segment %d: ParseSegment %#v, Parse %#v", i, got, m.Segments[i])
+		}
 	}
 }
