@@ -48,6 +48,12 @@ var acmeProfile = Profile{
 	DateFormat: "MM/DD/YYYY",
 }
 
+// hl7Profile and fhirProfile are the profiles config.toml ships for the
+// HL7 and FHIR examples.
+var (
+	hl7Profile = Profile{Name: "hl7", Format: FormatHL7}
+)
+
 func TestGoldenExamples(t *testing.T) {
 	examples, err := filepath.Glob("../examples/*")
 	if err != nil || len(examples) < 9 {
@@ -64,8 +70,11 @@ func TestGoldenExamples(t *testing.T) {
 			}
 			os.WriteFile(in, b, 0o600)
 			opt := testOptions()
-			if strings.HasPrefix(name, "acme") {
+			switch {
+			case strings.HasPrefix(name, "acme"):
 				opt.Profile = acmeProfile
+			case strings.HasSuffix(name, ".hl7"):
+				opt.Profile = hl7Profile
 			}
 			var out bytes.Buffer
 			rep, err := DryRun(in, opt, &out)
