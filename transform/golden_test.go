@@ -51,7 +51,8 @@ var acmeProfile = Profile{
 // hl7Profile and fhirProfile are the profiles config.toml ships for the
 // HL7 and FHIR examples.
 var (
-	hl7Profile = Profile{Name: "hl7", Format: FormatHL7}
+	hl7Profile  = Profile{Name: "hl7", Format: FormatHL7}
+	fhirProfile = Profile{Name: "fhir", Format: FormatFHIR}
 )
 
 func TestGoldenExamples(t *testing.T) {
@@ -61,6 +62,15 @@ func TestGoldenExamples(t *testing.T) {
 	}
 	for _, ex := range examples {
 		name := filepath.Base(ex)
+		partner, data, paired := Partner(name)
+		if paired && !data {
+			// The Patient file of a FHIR pair is read with its
+			// Immunization file.
+			if _, err := os.Stat(filepath.Join("../examples", partner)); err != nil {
+				t.Errorf("%s has no partner %s in examples/", name, partner)
+			}
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, name)
@@ -75,6 +85,13 @@ func TestGoldenExamples(t *testing.T) {
 				opt.Profile = acmeProfile
 			case strings.HasSuffix(name, ".hl7"):
 				opt.Profile = hl7Profile
+			case paired:
+				opt.Profile = fhirProfile
+				b, err := os.ReadFile(filepath.Join("../examples", partner))
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, partner), b, 0o600)
 			}
 			var out bytes.Buffer
 			rep, err := DryRun(in, opt, &out)

@@ -249,6 +249,8 @@ func Open(path string, opt Options) (*Reader, error) {
 	switch opt.Profile.Format {
 	case FormatHL7:
 		return openHL7(path, name, opt)
+	case FormatFHIR:
+		return openFHIR(path, name, opt)
 	}
 	win1252, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
