@@ -110,6 +110,7 @@ func (in *inbox) readOptions(c watcher.Claimed) transform.Options {
 	opt := in.topt
 	opt.Now = in.s.opt.Now
 	opt.FileDate = c.At.In(in.s.cfg.Location())
+	opt.Name = c.Name
 	return opt
 }
 
@@ -421,6 +422,9 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 	for try := 0; ; try++ {
 		if len(send) > 0 {
 			hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+			if try == 0 && m.ControlID != "" {
+				hdr.ControlID = m.ControlID // an HL7 input's own MSH-10, unless one was sent with it before
+			}
 			msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
 			enc := encoders.Get().(*hl7.Encoder)
 			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)
@@ -487,7 +491,11 @@ func validationIssues(rec *transform.Record, withErrors bool) []archive.Issue {
 		if p.Severity == transform.Error && !withErrors {
 			continue
 		}
-		out = append(out, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Field: p.Field, Column: p.Column, Code: p.Rule, Text: p.Text})
+		col := p.Column
+		if col == "" {
+			col = p.Where // HL7 or FHIR input: the message or resource the value came from
+		}
+		out = append(out, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Field: p.Field, Column: col, Code: p.Rule, Text: p.Text})
 	}
 	return out
 }

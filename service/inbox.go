@@ -43,7 +43,8 @@ func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*
 			return nil, fmt.Errorf("inbox %s: %w", name, err)
 		}
 	}
-	var src source = localSource{ic}
+	pair := topt.Profile.Pairing()
+	var src source = localSource{in: ic, pair: pair}
 	if ic.Kind == "sftp" {
 		ss := *s
 		ss.log = log
@@ -53,7 +54,7 @@ func newInbox(s *Service, name string, ic *config.Inbox, cl *outbound.Client) (*
 	}
 	return &inbox{
 		s: s, name: name, cfg: ic, topt: topt, client: cl, src: src,
-		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime()}),
+		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime(), Pair: pair}),
 		log:     log,
 		busy:    make(chan struct{}, 1),
 	}, nil
