@@ -16,7 +16,7 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the shipped config.toml does not load: %v", err)
 	}
-	if got := c.InboxNames(); strings.Join(got, ",") != "acme,clinic" {
+	if got := c.InboxNames(); strings.Join(got, ",") != "acme,clinic,fhir,hl7" {
 		t.Errorf("inboxes = %v", got)
 	}
 	in := c.Inboxes["clinic"]
@@ -31,7 +31,8 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil || opt.Profile.Delimiter != '|' || opt.Profile.Columns["patient_id"] != "MRN" || opt.Site.ID != "DEMO01" {
 		t.Errorf("acme options = %+v, %v", opt.Profile, err)
 	}
-	for file, want := range map[string]string{"x/visit.csv": "clinic", "acme-ehr-export.txt": "acme", "other.dat": "acme"} {
+	for file, want := range map[string]string{"x/visit.csv": "clinic", "acme-ehr-export.txt": "acme", "other.dat": "acme",
+		"clinic-day-batch.hl7": "hl7", "clinic-day-Immunization.ndjson": "fhir"} {
 		if got := c.InboxFor(file); got != want {
 			t.Errorf("InboxFor(%s) = %s, want %s", file, got, want)
 		}
