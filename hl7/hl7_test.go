@@ -357,3 +357,14 @@ func TestParseSegmentMatchesParse(t *testing.T) {
 		}
 	}
 }
+
+func TestUnescapeMatchesParse(t *testing.T) {
+	m, err := Parse([]byte("MSH|^~\\&|A\rNTE|1||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X41\\\\.br\\g\\H\\\\Q\\"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X41\\\\.br\\g\\H\\\\Q\\")
+	if got, want := m.Delims.Unescape(raw), m.Segments[1].Get(3, 1); got != want || got != "a|b^c&d~e\\fA\ng\\Q\\" {
+		t.Errorf("Unescape %q, Parse %q", got, want)
+	}
+}

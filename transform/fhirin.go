@@ -190,10 +190,9 @@ type fhirImmunization struct {
 		PublicationDate  string `json:"publicationDate"`
 		PresentationDate string `json:"presentationDate"`
 	} `json:"education"`
-	ProgramEligibility []fhirConcept      `json:"programEligibility"`
-	FundingSource      *fhirConcept       `json:"fundingSource"`
-	Contained          []json.RawMessage  `json:"contained"`
-	contained          map[string]fhirAny // by "#id"
+	ProgramEligibility []fhirConcept `json:"programEligibility"`
+	FundingSource      *fhirConcept  `json:"fundingSource"`
+	Contained          []fhirAny     `json:"contained"`
 }
 
 // fhirAny is what izdrop reads of a Practitioner or an Organization.
@@ -884,18 +883,11 @@ func (s *fhirSource) unit() string {
 // resource reads back a Practitioner or Organization by reference, or from
 // the Immunization's contained resources.
 func (s *fhirSource) resource(imm *fhirImmunization, ref string) *fhirAny {
-	if strings.HasPrefix(ref, "#") {
-		if imm.contained == nil {
-			imm.contained = map[string]fhirAny{}
-			for _, raw := range imm.Contained {
-				var a fhirAny
-				if json.Unmarshal(raw, &a) == nil && a.ID != "" {
-					imm.contained["#"+a.ID] = a
-				}
+	if id, ok := strings.CutPrefix(ref, "#"); ok {
+		for i := range imm.Contained {
+			if a := &imm.Contained[i]; a.ID == id && id != "" {
+				return a
 			}
-		}
-		if a, ok := imm.contained[ref]; ok {
-			return &a
 		}
 		return nil
 	}

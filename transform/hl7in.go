@@ -318,6 +318,7 @@ type hl7Source struct {
 	hseg  hl7Seg
 	arena []byte // the current message's segment texts
 	lines []hl7Seg
+	views []segView
 	b     rowBuilder
 }
 
@@ -422,13 +423,21 @@ func (s *hl7Source) mapMessage() []*Record {
 			Rule: rule, Severity: Error, Text: fmt.Sprintf(format, args...)}}
 		return []*Record{rec}
 	}
-	hm, err := hl7.Parse(msh.text)
+	// Only MSH-1 and MSH-2 are parsed here, for the delimiters; the fields
+	// are read from the text as they are needed (segView).
+	enc := msh.text
+	if len(enc) > 4 {
+		if i := bytes.IndexByte(enc[4:], enc[3]); i >= 0 {
+			enc = enc[:4+i]
+		}
+	}
+	hm, err := hl7.Parse(enc)
 	if err != nil {
 		return whole("hl7-syntax", "MSH-2", "the MSH segment cannot be read (%v): the message is not sent", errors.Unwrap(err))
 	}
 	d := hm.Delims
-	mshSeg := hm.Segments[0]
-	if typ, trig := mshSeg.Get(9, 1), mshSeg.Get(9, 2); typ != "VXU" || trig != "V04" {
+	mshSeg := newSegView(d, msh.text)
+	if typ, trig := mshSeg.get(9, 1), mshSeg.get(9, 2); typ != "VXU" || trig != "V04" {
 		what := short(typ)
 		if trig != "" {
 			what += "^" + short(trig)
@@ -438,11 +447,11 @@ func (s *hl7Source) mapMessage() []*Record {
 		}
 		return whole("not-vxu", "MSH-9", "message %d is %s, not VXU^V04: izdrop sends vaccination messages (VXU^V04) only; this one is not sent", n, what)
 	}
-	segs := make([]hl7.Segment, len(lines))
-	segs[0] = mshSeg
-	for i := 1; i < len(lines); i++ {
-		segs[i] = d.ParseSegment(lines[i].text)
+	segs := s.views[:0]
+	for i := range lines {
+		segs = append(segs, newSegView(d, lines[i].text))
 	}
+	s.views = segs
 
 	var warns []Problem // about the message: every record gets them
 	warn := func(sev Severity, rule, where, format string, args ...any) {
@@ -452,7 +461,7 @@ func (s *hl7Source) mapMessage() []*Record {
 	var groups []hl7Group
 	for i := 1; i < len(segs); i++ {
 		g := len(groups) - 1
-		switch id := segs[i].ID; id {
+		switch id := segs[i].id; id {
 		case "PID":
 			if pid >= 0 {
 				return whole("pid-repeated", "PID", "message %d has more than one PID segment (lines %d and %d): a VXU holds one patient; the message is not sent", n, lines[pid].line, lines[i].line)
@@ -463,7 +472,7 @@ func (s *hl7Source) mapMessage() []*Record {
 				pd1 = i
 			}
 		case "NK1":
-			if nk1 < 0 && segs[i].Get(2, 1) != "" {
+			if nk1 < 0 && segs[i].get(2, 1) != "" {
 				nk1 = i
 			}
 		case "ORC":
@@ -485,7 +494,7 @@ func (s *hl7Source) mapMessage() []*Record {
 				warn(Warning, "obx-unmapped", "OBX", "an OBX before any RXA (line %d) is not about a dose; it is not sent", lines[i].line)
 			}
 		default:
-			if segID(lines[i].text) == "" {
+			if id == "" {
 				warn(Warning, "segment-invalid", fmt.Sprintf("line %d", lines[i].line), "a line that is not an HL7 segment (no segment id) inside the message; ignored")
 			}
 		}
@@ -499,20 +508,20 @@ func (s *hl7Source) mapMessage() []*Record {
 
 	opt := &s.r.opt
 	h := &msgHeader{}
-	if ctrl := mshSeg.Get(10, 1); keepableControlID(ctrl) {
+	if ctrl := mshSeg.get(10, 1); keepableControlID(ctrl) {
 		h.controlID = ctrl
 	}
 	msh22 := ""
 	if !opt.Profile.SetSiteFields {
-		h.facility, h.region = mshSeg.Get(4, 1), mshSeg.Get(6, 1)
+		h.facility, h.region = mshSeg.get(4, 1), mshSeg.get(6, 1)
 		if h.region != "" && (len(h.region) != 6 || !strings.HasPrefix(h.region, "CAIR")) {
 			warn(Error, "region-invalid", "MSH-6", "%q is not a CAIR region code such as CAIRBA or CAIRLO (set set_site_fields = true in the profile to send the inbox site's)", short(h.region))
 		}
-		if p := mshSeg.Get(11, 1); p != "" && p != "P" {
+		if p := mshSeg.get(11, 1); p != "" && p != "P" {
 			warn(Error, "processing-id", "MSH-11", "the message is marked %q (test or debug), and CAIR takes P (production) only; set set_site_fields = true in the profile to send it as P", short(p))
 		}
-		if msh22 = mshSeg.Get(22, 1); msh22 == "" {
-			msh22 = mshSeg.Get(22, 10)
+		if msh22 = mshSeg.get(22, 1); msh22 == "" {
+			msh22 = mshSeg.get(22, 10)
 		}
 	}
 
@@ -555,91 +564,88 @@ func (s *hl7Source) mapMessage() []*Record {
 }
 
 // patient maps PID, PD1 and NK1.
-func (s *hl7Source) patient(b *rowBuilder, segs []hl7.Segment, pid, pd1, nk1 int, h *msgHeader, warn func(Severity, string, string, string, ...any)) {
+func (s *hl7Source) patient(b *rowBuilder, segs []segView, pid, pd1, nk1 int, h *msgHeader, warn func(Severity, string, string, string, ...any)) {
 	p := segs[pid]
-	ids := p.Field(3)
-	mrn := ids.Rep(1)
-	for _, rep := range ids {
-		if rep.Comp(5).String() == "MR" {
-			mrn = rep
-			break
+	mrn := p.rep(3, 1)
+	found := false
+	p.reps(3, func(rep []byte) {
+		if !found && p.value(rep, 5, 1) == "MR" {
+			mrn, found = rep, true
 		}
-	}
-	cx := hl7.ParseCX(mrn)
-	b.put(PatientID, cx.ID)
-	h.authority = cx.AssigningAuthority.NamespaceID
-	if t := cx.IDType; t != "" {
+	})
+	b.put(PatientID, p.value(mrn, 1, 1))
+	h.authority = p.value(mrn, 4, 1)
+	if t := p.value(mrn, 5, 1); t != "" {
 		if _, ok := s.r.opt.Codes.Lookup("HL70203", t); ok {
 			h.idType = t
 		} else {
 			warn(Warning, "id-type-invalid", "PID-3.5", "%q is not an HL70203 identifier type; sent as %s", short(t), s.r.opt.Profile.IDType)
 		}
 	}
-	names := p.Field(5)
-	legal := names.Rep(1)
-	for _, rep := range names {
-		if rep.Comp(7).String() == "L" {
-			legal = rep
-			break
+	legal := p.rep(5, 1)
+	found = false
+	p.reps(5, func(rep []byte) {
+		if !found && p.value(rep, 7, 1) == "L" {
+			legal, found = rep, true
 		}
-	}
-	xpn := hl7.ParseXPN(legal)
-	b.put(PatientLastName, xpn.Family)
-	b.put(PatientFirstName, xpn.Given)
-	b.put(PatientMiddleName, xpn.Middle)
-	b.put(PatientSuffix, xpn.Suffix)
-	b.put(MotherMaidenLastName, p.Get(6, 1))
-	b.put(PatientBirthDate, hl7Date(p.Get(7, 1)))
-	b.put(PatientSex, p.Get(8, 1))
+	})
+	b.put(PatientLastName, p.value(legal, 1, 1))
+	b.put(PatientFirstName, p.value(legal, 2, 1))
+	b.put(PatientMiddleName, p.value(legal, 3, 1))
+	b.put(PatientSuffix, p.value(legal, 4, 1))
+	b.put(MotherMaidenLastName, p.get(6, 1))
+	b.put(PatientBirthDate, hl7Date(p.get(7, 1)))
+	b.put(PatientSex, p.get(8, 1))
 	var races []string
-	for _, rep := range p.Field(10) {
-		code := rep.Comp(1).String()
+	p.reps(10, func(rep []byte) {
+		code := p.value(rep, 1, 1)
 		if code == "" {
-			code = rep.Comp(4).String()
+			code = p.value(rep, 4, 1)
 		}
 		if code != "" {
 			races = append(races, code)
 		}
-	}
+	})
 	b.put(Race, strings.Join(races, ";"))
-	for _, rep := range p.Field(11) {
-		a := hl7.ParseXAD(rep)
-		if rep.Empty() || a.Type == "BR" { // BR: the birth residence, not where the patient lives
-			continue
+	found = false
+	p.reps(11, func(rep []byte) {
+		// BR: the birth residence, not where the patient lives.
+		if found || p.emptyRep(rep) || p.value(rep, 7, 1) == "BR" {
+			return
 		}
-		b.put(AddressStreet, a.Street)
-		b.put(AddressStreet2, a.Other)
-		b.put(AddressCity, a.City)
-		b.put(AddressState, a.State)
-		b.put(AddressZip, a.Zip)
-		b.put(AddressCounty, a.County)
-		break
-	}
+		found = true
+		b.put(AddressStreet, p.value(rep, 1, 1))
+		b.put(AddressStreet2, p.value(rep, 2, 1))
+		b.put(AddressCity, p.value(rep, 3, 1))
+		b.put(AddressState, p.value(rep, 4, 1))
+		b.put(AddressZip, p.value(rep, 5, 1))
+		b.put(AddressCounty, p.value(rep, 9, 1))
+	})
 	phone, email := "", ""
-	for _, rep := range p.Field(13) {
-		t := hl7.ParseXTN(rep)
+	p.reps(13, func(rep []byte) {
+		use, equip := p.value(rep, 2, 1), p.value(rep, 3, 1)
 		switch {
-		case t.UseCode == "NET" || strings.EqualFold(t.EquipmentType, "Internet") || t.EquipmentType == "X.400":
+		case use == "NET" || strings.EqualFold(equip, "Internet") || equip == "X.400":
 			if email == "" {
-				email = t.Email
+				email = p.value(rep, 4, 1)
 			}
-		case phone == "" && t.AreaCode+t.LocalNumber != "":
-			phone = t.AreaCode + t.LocalNumber
+		case phone == "" && p.value(rep, 6, 1)+p.value(rep, 7, 1) != "":
+			phone = p.value(rep, 6, 1) + p.value(rep, 7, 1)
 		case phone == "":
-			phone = t.Number
+			phone = p.value(rep, 1, 1)
 		}
-	}
+	})
 	b.put(Phone, phone)
 	b.put(Email, email)
-	b.put(Language, p.Get(15, 1))
-	b.put(Ethnicity, p.Get(22, 1))
-	b.put(MultipleBirth, p.Get(24, 1))
-	b.put(BirthOrder, p.Get(25, 1))
-	b.put(DeathDate, hl7Date(p.Get(29, 1)))
+	b.put(Language, p.get(15, 1))
+	b.put(Ethnicity, p.get(22, 1))
+	b.put(MultipleBirth, p.get(24, 1))
+	b.put(BirthOrder, p.get(25, 1))
+	b.put(DeathDate, hl7Date(p.get(29, 1)))
 	if pd1 >= 0 {
 		d := segs[pd1]
-		b.put(ReminderRecall, d.Get(11, 1))
-		switch prot := d.Get(12, 1); prot {
+		b.put(ReminderRecall, d.get(11, 1))
+		switch prot := d.get(12, 1); prot {
 		case "":
 		case "Y": // protected: the patient declined sharing
 			b.put(ShareWithRegistry, "N")
@@ -648,17 +654,17 @@ func (s *hl7Source) patient(b *rowBuilder, segs []hl7.Segment, pid, pd1, nk1 int
 		default:
 			warn(Error, "protection-invalid", "PD1-12", "%q is not Y (the patient declined sharing) or N", short(prot))
 		}
-		if d.Get(12, 1) != "" {
-			b.put(DisclosureDate, hl7Date(d.Get(13, 1)))
+		if d.get(12, 1) != "" {
+			b.put(DisclosureDate, hl7Date(d.get(13, 1)))
 		}
-		b.put(RegistryStatus, d.Get(16, 1))
+		b.put(RegistryStatus, d.get(16, 1))
 	}
 	if nk1 >= 0 {
 		k := segs[nk1]
-		x := hl7.ParseXPN(k.Field(2).Rep(1))
-		b.put(GuardianLastName, x.Family)
-		b.put(GuardianFirstName, x.Given)
-		b.put(GuardianRelationship, k.Get(3, 1))
+		name := k.rep(2, 1)
+		b.put(GuardianLastName, k.value(name, 1, 1))
+		b.put(GuardianFirstName, k.value(name, 2, 1))
+		b.put(GuardianRelationship, k.get(3, 1))
 	}
 }
 
@@ -673,65 +679,64 @@ var obxCols = map[string]Col{
 }
 
 // dose maps one group's ORC, RXA, RXR and OBX segments.
-func (s *hl7Source) dose(b *rowBuilder, segs []hl7.Segment, g hl7Group, msh22 string, warn func(rule, field, format string, args ...any)) {
+func (s *hl7Source) dose(b *rowBuilder, segs []segView, g hl7Group, msh22 string, warn func(rule, field, format string, args ...any)) {
 	if g.orc >= 0 {
 		o := segs[g.orc]
-		b.put(VaccinationID, o.Get(3, 1))
-		b.put(EnteredBy, o.Get(10, 1))
-		x := hl7.ParseXCN(o.Field(12).Rep(1))
-		b.put(OrderingProviderNPI, x.ID)
-		b.put(OrderingProviderLastName, x.Family)
-		b.put(OrderingProviderFirstName, x.Given)
+		b.put(VaccinationID, o.get(3, 1))
+		b.put(EnteredBy, o.get(10, 1))
+		x := o.rep(12, 1)
+		b.put(OrderingProviderNPI, o.value(x, 1, 1))
+		b.put(OrderingProviderLastName, o.value(x, 2, 1))
+		b.put(OrderingProviderFirstName, o.value(x, 3, 1))
 	}
 	a := segs[g.rxa]
-	b.put(AdminDate, hl7Date(a.Get(3, 1)))
-	vaccine := hl7.ParseCWE(a.Field(5).Rep(1))
-	switch {
-	case isCVX(vaccine.CodingSystem):
-		b.put(CVXCode, vaccine.Identifier)
-	case isCVX(vaccine.AltCodingSystem):
-		b.put(CVXCode, vaccine.AltIdentifier)
-	case vaccine.Identifier != "":
-		warn("cvx-system", "RXA-5", "the vaccine is coded in %q, not CVX (CAIR takes CVX codes only)", short(vaccine.CodingSystem))
+	b.put(AdminDate, hl7Date(a.get(3, 1)))
+	vaccine := a.rep(5, 1)
+	switch system := a.value(vaccine, 3, 1); {
+	case isCVX(system):
+		b.put(CVXCode, a.value(vaccine, 1, 1))
+	case isCVX(a.value(vaccine, 6, 1)):
+		b.put(CVXCode, a.value(vaccine, 4, 1))
+	case a.value(vaccine, 1, 1) != "":
+		warn("cvx-system", "RXA-5", "the vaccine is coded in %q, not CVX (CAIR takes CVX codes only)", short(system))
 	}
-	dose, unit := a.Get(6, 1), a.Get(7, 1)
+	dose, unit := a.get(6, 1), a.get(7, 1)
 	if unit != "" && !strings.EqualFold(unit, "mL") && dose != "999" {
 		warn("dose-unit", "RXA-7", "the amount is in %q, not mL; it is not sent", short(unit))
 		dose = ""
 	}
 	b.put(DoseML, dose)
-	b.put(InfoSource, a.Get(9, 1))
-	x := hl7.ParseXCN(a.Field(10).Rep(1))
-	b.put(AdministeredByNPI, x.ID)
-	b.put(AdministeredByLastName, x.Family)
-	b.put(AdministeredByFirstName, x.Given)
+	b.put(InfoSource, a.get(9, 1))
+	x := a.rep(10, 1)
+	b.put(AdministeredByNPI, a.value(x, 1, 1))
+	b.put(AdministeredByLastName, a.value(x, 2, 1))
+	b.put(AdministeredByFirstName, a.value(x, 3, 1))
 	if !s.r.opt.Profile.SetSiteFields {
-		site := a.Get(11, 4)
+		site := a.get(11, 4)
 		if site == "" {
 			site = msh22
 		}
 		b.put(SiteID, site)
 	}
-	b.put(LotNumber, a.Get(15, 1))
-	b.put(LotExpiration, hl7Expiry(a.Get(16, 1)))
-	mvx := hl7.ParseCWE(a.Field(17).Rep(1))
-	switch sys := strings.ToUpper(mvx.CodingSystem); sys {
+	b.put(LotNumber, a.get(15, 1))
+	b.put(LotExpiration, hl7Expiry(a.get(16, 1)))
+	switch system := a.get(17, 3); strings.ToUpper(system) {
 	case "", "MVX", "HL70227":
-		b.put(MVXCode, mvx.Identifier)
+		b.put(MVXCode, a.get(17, 1))
 	default:
-		warn("mvx-system", "RXA-17", "the manufacturer is coded in %q, not MVX; it is not sent", short(mvx.CodingSystem))
+		warn("mvx-system", "RXA-17", "the manufacturer is coded in %q, not MVX; it is not sent", short(system))
 	}
-	b.put(RefusalReason, a.Get(18, 1))
-	b.put(CompletionStatus, a.Get(20, 1))
-	b.put(Action, a.Get(21, 1))
+	b.put(RefusalReason, a.get(18, 1))
+	b.put(CompletionStatus, a.get(20, 1))
+	b.put(Action, a.get(21, 1))
 	if g.rxr >= 0 {
 		r := segs[g.rxr]
-		b.put(Route, r.Get(1, 1))
-		b.put(BodySite, r.Get(2, 1))
+		b.put(Route, r.get(1, 1))
+		b.put(BodySite, r.get(2, 1))
 	}
 	for _, i := range g.obx {
 		o := segs[i]
-		loinc := o.Get(3, 1)
+		loinc := o.get(3, 1)
 		c, ok := obxCols[loinc]
 		if !ok {
 			if loinc != "30956-7" { // the VIS's vaccine type: izdrop writes it from RXA-5
@@ -739,7 +744,7 @@ func (s *hl7Source) dose(b *rowBuilder, segs []hl7.Segment, g hl7Group, msh22 st
 			}
 			continue
 		}
-		v := o.Get(5, 1)
+		v := o.get(5, 1)
 		if c == VISPublicationDate || c == VISGivenDate {
 			v = hl7Date(v)
 		}
