@@ -176,12 +176,15 @@ func checkSegViews(t *testing.T, data []byte) {
 		}
 		seg := d.ParseSegment([]byte(l))
 		for n := 1; n <= 24; n++ {
+			if v.header && n <= 2 {
+				// MSH-1 and MSH-2 are the delimiters, which the reader
+				// takes from hl7.Parse (ParseSegment gives MSH-1 as
+				// the rune of its byte: not the byte when it is not ASCII).
+				continue
+			}
 			for c := 1; c <= 7; c++ {
 				if got, want := v.get(n, c), seg.Get(n, c); got != want {
 					t.Fatalf("%q: get(%d, %d) = %q, ParseSegment has %q", l, n, c, got, want)
-				}
-				if v.header && n <= 2 {
-					continue
 				}
 				for r := 1; r <= 2; r++ {
 					for sub := 1; sub <= 2; sub++ {
