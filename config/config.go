@@ -289,6 +289,24 @@ type Profile struct {
 	IDType string `toml:"id_type"`
 	// NamePolicy is "strip" (default) or "reject".
 	NamePolicy string `toml:"name_policy"`
+
+	// Other export formats (see formatDefaults and validateFormats).
+
+	// Format is the export's format: "csv" (default), "hl7" (files of
+	// VXU^V04 messages, one or many, with or without FHS/BHS batch
+	// wrappers) or "fhir-ndjson" (FHIR R4 bulk export: a PREFIX
+	// Patient.ndjson + PREFIX Immunization.ndjson pair, or a Bundle).
+	// columns, delimiter and date_format are for csv only; values maps
+	// apply to every format.
+	Format string `toml:"format"`
+	// SetSiteFields (hl7) takes MSH-4, MSH-6, MSH-22 and RXA-11.4 from the
+	// inbox's site and sends MSH-11 as P, whatever the messages say.
+	// Default false: a message's own values are kept where it has them.
+	SetSiteFields bool `toml:"set_site_fields"`
+	// MSH10 (hl7) is "keep" (default: a message goes out under its own
+	// MSH-10 unless izdrop sent one with it before) or "replace" (every
+	// message gets a new one).
+	MSH10 string `toml:"msh10"`
 }
 
 // Sandbox configures the embedded sandbox registry, started in-process for
@@ -386,6 +404,7 @@ func decodeError(path string, err error) error {
 
 // defaults fills every default, in one place.
 func (c *Config) defaults() {
+	c.formatDefaults()
 	s := &c.Service
 	if s.DataDir == "" {
 		s.DataDir = "./var"
@@ -650,6 +669,7 @@ func (c *Config) Validate(cs *codes.Set) error {
 	if _, ok := c.Profiles[DefaultProfile]; ok {
 		add("profiles."+DefaultProfile, "that name is the built-in layout; give the profile another name")
 	}
+	errs = append(errs, c.validateFormats()...)
 	for _, name := range sorted(c.Endpoints) {
 		c.validateEndpoint(name, add)
 	}
@@ -836,7 +856,8 @@ func (c *Config) TransformProfile(name string) (transform.Profile, error) {
 
 func (p *Profile) transform(name string) (transform.Profile, error) {
 	tp := transform.Profile{Name: name, Columns: p.Columns, Values: p.Values, Encoding: p.Encoding,
-		DateFormat: p.DateFormat, IDType: p.IDType, NamePolicy: p.NamePolicy}
+		DateFormat: p.DateFormat, IDType: p.IDType, NamePolicy: p.NamePolicy,
+		Format: p.Format, SetSiteFields: p.SetSiteFields, MSH10: p.MSH10}
 	switch p.Delimiter {
 	case "", ",":
 		tp.Delimiter = ','
@@ -936,4 +957,45 @@ func (e *Endpoint) Fingerprint() string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// formatDefaults fills the defaults of the other export formats' keys. It
+// runs before the inbox defaults (which give an inbox the CSV patterns):
+// an inbox reading HL7 takes *.hl7 files, one reading FHIR *.ndjson and
+// *.json, unless it lists its own patterns.
+func (c *Config) formatDefaults() {
+	for _, p := range c.Profiles {
+		if p.Format == "" {
+			p.Format = transform.FormatCSV
+		}
+		if p.Format == transform.FormatHL7 && p.MSH10 == "" {
+			p.MSH10 = "keep"
+		}
+	}
+	for _, in := range c.Inboxes {
+		p, ok := c.Profiles[in.Profile]
+		if !ok || len(in.Patterns) > 0 {
+			continue
+		}
+		switch p.Format {
+		case transform.FormatHL7:
+			in.Patterns = []string{"*.hl7"}
+		case transform.FormatFHIR:
+			in.Patterns = []string{"*.ndjson", "*.json"}
+		}
+	}
+}
+
+// validateFormats checks what the other export formats ask of the inboxes
+// (the profiles' own keys are checked by transform.Profile.Validate).
+func (c *Config) validateFormats() []error {
+	var errs []error
+	for _, name := range sorted(c.Inboxes) {
+		in := c.Inboxes[name]
+		p, ok := c.Profiles[in.Profile]
+		if ok && p.Format == transform.FormatFHIR && in.Kind == "sftp" {
+			errs = append(errs, fmt.Errorf("%s: profile %q reads FHIR exports, whose two files izdrop takes together from local inboxes only: point this inbox at a local folder (synchronised from the server) or use the csv or hl7 format", c.At("inboxes."+name+".profile"), in.Profile))
+		}
+	}
+	return errs
 }

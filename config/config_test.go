@@ -16,7 +16,7 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the shipped config.toml does not load: %v", err)
 	}
-	if got := c.InboxNames(); strings.Join(got, ",") != "acme,clinic" {
+	if got := c.InboxNames(); strings.Join(got, ",") != "acme,clinic,fhir,hl7" {
 		t.Errorf("inboxes = %v", got)
 	}
 	in := c.Inboxes["clinic"]
@@ -31,7 +31,8 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil || opt.Profile.Delimiter != '|' || opt.Profile.Columns["patient_id"] != "MRN" || opt.Site.ID != "DEMO01" {
 		t.Errorf("acme options = %+v, %v", opt.Profile, err)
 	}
-	for file, want := range map[string]string{"x/visit.csv": "clinic", "acme-ehr-export.txt": "acme", "other.dat": "acme"} {
+	for file, want := range map[string]string{"x/visit.csv": "clinic", "acme-ehr-export.txt": "acme", "other.dat": "acme",
+		"clinic-day-batch.hl7": "hl7", "clinic-day-Immunization.ndjson": "fhir"} {
 		if got := c.InboxFor(file); got != want {
 			t.Errorf("InboxFor(%s) = %s, want %s", file, got, want)
 		}
@@ -231,6 +232,117 @@ site = "s"
 	for _, want := range []string{"Mars/Olympus", "needs host and user", "key_file, password_env or password_file", "needs archive"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q: %v", want, err)
+		}
+	}
+}
+
+func TestOtherFormats(t *testing.T) {
+	doc := minimal + `
+[inboxes.hl7]
+path = "in-hl7"
+site = "s"
+profile = "legacy"
+
+[inboxes.fhir]
+path = "in-fhir"
+site = "s"
+profile = "bulk"
+
+[inboxes.own]
+path = "in-own"
+site = "s"
+profile = "bulk"
+patterns = ["*-Immunization.ndjson", "*-Patient.ndjson"]
+
+[profiles.legacy]
+format = "hl7"
+set_site_fields = true
+
+[profiles.bulk]
+format = "fhir-ndjson"
+
+[profiles.legacy.values.patient_sex]
+W = "F"
+`
+	c, err := Parse([]byte(doc), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(codes.Embedded()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Inboxes["hl7"].Patterns; strings.Join(got, ",") != "*.hl7" {
+		t.Errorf("hl7 patterns %v", got)
+	}
+	if got := c.Inboxes["fhir"].Patterns; strings.Join(got, ",") != "*.ndjson,*.json" {
+		t.Errorf("fhir patterns %v", got)
+	}
+	if got := c.Inboxes["own"].Patterns; len(got) != 2 || got[0] != "*-Immunization.ndjson" {
+		t.Errorf("own patterns %v", got)
+	}
+	if got := c.Inboxes["a"].Patterns; strings.Join(got, ",") != "*.csv,*.txt" {
+		t.Errorf("csv patterns %v", got)
+	}
+	opt, err := c.TransformOptions("hl7", codes.Embedded())
+	if err != nil || opt.Profile.Format != "hl7" || !opt.Profile.SetSiteFields || opt.Profile.MSH10 != "keep" || opt.Profile.Values["patient_sex"]["W"] != "F" {
+		t.Errorf("hl7 options %+v %v", opt.Profile, err)
+	}
+	if opt, _ := c.TransformOptions("fhir", codes.Embedded()); opt.Profile.Format != "fhir-ndjson" || opt.Profile.Pairing() == nil {
+		t.Errorf("fhir options %+v", opt.Profile)
+	}
+	if opt, _ := c.TransformOptions("a", codes.Embedded()); opt.Profile.Format != "csv" && opt.Profile.Format != "" || opt.Profile.Pairing() != nil {
+		t.Errorf("csv options %+v", opt.Profile)
+	}
+	var out bytes.Buffer
+	c.Describe(&out)
+	if !strings.Contains(out.String(), "format = \"hl7\"\nset_site_fields = true\nmsh10 = \"keep\"") {
+		t.Errorf("Describe:\n%s", out.String())
+	}
+
+	bad := minimal + `
+[inboxes.r]
+kind = "sftp"
+host = "sftp.example"
+user = "u"
+key_file = "id"
+known_hosts = "kh"
+path = "/exports"
+archive = "ra"
+site = "s"
+profile = "bulk"
+
+[profiles.bulk]
+format = "fhir-ndjson"
+msh10 = "replace"
+
+[profiles.legacy]
+format = "hl7"
+delimiter = "|"
+date_format = "YYYYMMDD"
+msh10 = "sometimes"
+
+[profiles.csv]
+set_site_fields = true
+
+[profiles.odd]
+format = "x12"
+`
+	c, err = Parse([]byte(bad), "c.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(codes.Embedded())
+	for _, want := range []string{
+		`inboxes.r: profile "bulk" reads FHIR exports, whose two files izdrop takes together from local inboxes only`,
+		`profiles.bulk: profile "bulk": set_site_fields and msh10 apply to format "hl7" only`,
+		`profiles.legacy: profile "legacy": date_format applies to format "csv" only`,
+		`profile "legacy": delimiter applies to format "csv" only`,
+		`msh10 "sometimes"`,
+		`profiles.csv: profile "csv": set_site_fields applies to format "hl7" only`,
+		`profiles.odd: profile "odd": format "x12"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
 		}
 	}
 }

@@ -67,6 +67,10 @@ func (c *Config) Describe(w io.Writer) {
 	for _, name := range sorted(c.Profiles) {
 		pr := c.Profiles[name]
 		p("\n[profiles.%s]", name)
+		p("format = %q", pr.Format)
+		if pr.Format == "hl7" {
+			p("set_site_fields = %v\nmsh10 = %q", pr.SetSiteFields, pr.MSH10)
+		}
 		p("delimiter = %q\nencoding = %q\ndate_format = %q\nid_type = %q\nname_policy = %q", pr.Delimiter, pr.Encoding, pr.DateFormat, pr.IDType, pr.NamePolicy)
 		for _, k := range sorted(pr.Columns) {
 			p("columns.%s = %q", k, pr.Columns[k])

@@ -69,6 +69,11 @@ func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
+// Unescape decodes the escape sequences of one raw value (a subcomponent,
+// or a component or field holding no separators), as Parse does: for a
+// reader that picks values out of segment text itself.
+func (d Delimiters) Unescape(raw []byte) string { return d.unescape(raw) }
+
 // unescape decodes the escape sequences of one raw leaf value. Unknown or
 // unterminated sequences are kept as they are, formatting commands (\H\,
 // \N\) are dropped, \.br\ becomes a line feed.

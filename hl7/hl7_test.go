@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -340,5 +341,30 @@ func TestEncoderTime(t *testing.T) {
 	e.Time(time.Date(2026, 11, 25, 9, 30, 5, 0, time.FixedZone("", -8*3600)))
 	if got := string(e.Bytes()); got != "MSH|^~\\&|||||20261125093005-0800\r" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestParseSegmentMatchesParse(t *testing.T) {
+	text := "MSH|^~\\&|A|B\rPID|1||M1^^^X^MR~M2||Doe^Ann\\T\\Lee||20200101\rZZZ|a\\F\\b"
+	m, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(text, "\r") {
+		got := m.Delims.ParseSegment([]byte(line))
+		if !reflect.DeepEqual(got, m.Segments[i]) {
+			t.Errorf("segment %d: ParseSegment %#v, Parse %#v", i, got, m.Segments[i])
+		}
+	}
+}
+
+func TestUnescapeMatchesParse(t *testing.T) {
+	m, err := Parse([]byte("MSH|^~\\&|A\rNTE|1||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X41\\\\.br\\g\\H\\\\Q\\"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X41\\\\.br\\g\\H\\\\Q\\")
+	if got, want := m.Delims.Unescape(raw), m.Segments[1].Get(3, 1); got != want || got != "a|b^c&d~e\\fA\ng\\Q\\" {
+		t.Errorf("Unescape %q, Parse %q", got, want)
 	}
 }

@@ -60,6 +60,13 @@ func firstLine(data []byte) []byte {
 	return data
 }
 
+// ParseSegment splits the text of one segment (without its terminator)
+// with d, as Parse does for each segment of a message: values unescaped,
+// MSH-1 and MSH-2 of a header segment kept as written. It lets a reader
+// that finds segment boundaries itself (a batch file, where each segment's
+// line matters) parse one segment at a time.
+func (d Delimiters) ParseSegment(text []byte) Segment { return d.parseSegment(text) }
+
 func (d *Delimiters) parseSegment(line []byte) Segment {
 	i := bytes.IndexByte(line, d.Field)
 	if i < 0 {

@@ -69,7 +69,8 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 	if err := ensureDir(ic.Archive); err != nil {
 		return nil, fmt.Errorf("inbox %s: %w", name, err)
 	}
-	var src source = localSource{ic}
+	pair := topt.Profile.Pairing()
+	var src source = localSource{in: ic, pair: pair}
 	if ic.Kind == "sftp" {
 		ss := *s
 		ss.log = log
@@ -79,7 +80,7 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 	}
 	return &inbox{
 		s: s, name: name, cfg: ic, topt: topt, ep: ep, client: ep.client, src: src,
-		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime()}),
+		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime(), Pair: pair}),
 		log:     log,
 		busy:    make(chan struct{}, 1),
 	}, nil

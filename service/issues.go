@@ -32,7 +32,11 @@ func validationIssues(rec *transform.Record, withErrors bool) []archive.Issue {
 		if p.Severity == transform.Error && !withErrors {
 			continue
 		}
-		out = append(out, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Field: p.Field, Column: p.Column, Code: p.Rule, Text: p.Text})
+		col := p.Column
+		if col == "" {
+			col = p.Where // HL7 or FHIR input: the message or resource the value came from
+		}
+		out = append(out, archive.Issue{Source: "izdrop", Severity: string(p.Severity), Field: p.Field, Column: col, Code: p.Rule, Text: p.Text})
 	}
 	return out
 }

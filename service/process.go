@@ -102,5 +102,6 @@ func (in *inbox) readOptions(c watcher.Claimed) transform.Options {
 	opt := in.topt
 	opt.Now = in.s.opt.Now
 	opt.FileDate = c.At.In(in.s.cfg.Location())
+	opt.Name = c.Name
 	return opt
 }

@@ -182,6 +182,9 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 	for try := 0; ; try++ {
 		if len(send) > 0 {
 			hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+			if try == 0 && m.ControlID != "" {
+				hdr.ControlID = m.ControlID // an HL7 input's own MSH-10, unless one was sent with it before
+			}
 			msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
 			enc := encoders.Get().(*hl7.Encoder)
 			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)

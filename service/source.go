@@ -37,12 +37,15 @@ type source interface {
 	close()
 }
 
-type localSource struct{ in *config.Inbox }
+type localSource struct {
+	in   *config.Inbox
+	pair watcher.Pairing // files that come in pairs (FHIR exports), nil for others
+}
 
 func (l localSource) work() string { return filepath.Join(l.in.Path, "work") }
 
 func (l localSource) claimed(context.Context) ([]watcher.Claimed, error) {
-	return watcher.WorkFiles(l.in.Path, l.work(), l.in.Marker)
+	return watcher.WorkFilesPaired(l.in.Path, l.work(), l.in.Marker, l.pair)
 }
 
 func (l localSource) list(context.Context) ([]watcher.Entry, error) {
@@ -50,7 +53,7 @@ func (l localSource) list(context.Context) ([]watcher.Entry, error) {
 }
 
 func (l localSource) claim(_ context.Context, name string, now time.Time) (watcher.Claimed, error) {
-	return watcher.ClaimLocal(l.in.Path, l.work(), name, l.in.Marker, now)
+	return watcher.ClaimLocalPaired(l.in.Path, l.work(), name, l.in.Marker, l.pair, now)
 }
 
 func (l localSource) archived(context.Context, watcher.Claimed, journal.File) error { return nil }

@@ -57,6 +57,9 @@ county = "Los Angeles"
 		if got := m.Get("MSH-22"); got != "OTHER7" {
 			t.Errorf("%s: MSH-22 %q", filepath.Base(p), got)
 		}
+		if got, date := m.Get("PD1-16"), m.Get("PD1-17"); got != "A" || len(date) != 8 {
+			t.Errorf("%s: PD1-16 %q, PD1-17 %q", filepath.Base(p), got, date)
+		}
 		if got := m.Get("MSH-6"); got != "CAIRLO" {
 			t.Errorf("%s: MSH-6 %q", filepath.Base(p), got)
 		}

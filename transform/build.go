@@ -73,7 +73,11 @@ func (m *Message) Encode(e *hl7.Encoder, h Header, recs []*Record) []byte {
 	e.Segment("PID")
 	e.F("1")
 	e.At(3)
-	hl7.CX{ID: p.Get(PatientID), AssigningAuthority: hl7.HD{NamespaceID: site.AssigningAuthority}, IDType: o.Profile.IDType}.Put(e)
+	idType := o.Profile.IDType
+	if m.idType != "" {
+		idType = m.idType
+	}
+	hl7.CX{ID: p.Get(PatientID), AssigningAuthority: hl7.HD{NamespaceID: site.AssigningAuthority}, IDType: idType}.Put(e)
 	e.At(5)
 	hl7.XPN{Family: p.Get(PatientLastName), Given: p.Get(PatientFirstName), Middle: p.Get(PatientMiddleName), Suffix: p.Get(PatientSuffix), NameType: "L"}.Put(e)
 	e.Field()
@@ -147,7 +151,7 @@ func (m *Message) Encode(e *hl7.Encoder, h Header, recs []*Record) []byte {
 	if status == "" {
 		status = "A"
 	}
-	e.F(status)                                    // PD1-16 is an ID of length 1 in HL7 2.5.1 (HL70441), not a CE
+	e.Value(status)                                // PD1-16, where the cursor is: an ID of length 1 in HL7 2.5.1 (HL70441), not a CE
 	e.F(hl7.FormatDate(o.FileDate.In(o.Location))) // PD1-17
 
 	if p.Get(GuardianLastName) != "" {

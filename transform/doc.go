@@ -19,6 +19,14 @@
 // record as one string plus offsets, which keeps a record at a few hundred
 // bytes and makes transform roughly twice as fast.
 //
+// Other formats: a Profile's Format selects HL7 VXU files and batches
+// (hl7in.go) or FHIR R4 bulk exports (fhirin.go) instead of CSV. Their
+// records are mapped onto the default layout's columns first, so the same
+// rules check them and the same builder encodes them; problems then carry
+// Where (the message and field, or the FHIR element) instead of a column,
+// and RawRows gives a record as a row of the default layout, for the
+// rejects file. See formats.go.
+//
 // Validation gives every problem as a Problem naming the file, line, column,
 // VXU field and rule; errors keep the record from being sent, warnings travel
 // with it. Rules cover what AIRA's message-quality evaluator rates ERROR

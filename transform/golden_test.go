@@ -48,6 +48,13 @@ var acmeProfile = Profile{
 	DateFormat: "MM/DD/YYYY",
 }
 
+// hl7Profile and fhirProfile are the profiles config.toml ships for the
+// HL7 and FHIR examples.
+var (
+	hl7Profile  = Profile{Name: "hl7", Format: FormatHL7}
+	fhirProfile = Profile{Name: "fhir", Format: FormatFHIR}
+)
+
 func TestGoldenExamples(t *testing.T) {
 	examples, err := filepath.Glob("../examples/*")
 	if err != nil || len(examples) < 9 {
@@ -58,6 +65,15 @@ func TestGoldenExamples(t *testing.T) {
 		if strings.HasSuffix(name, ".vxu.hl7") || strings.HasSuffix(name, ".report.json") {
 			continue // what `izdrop validate examples/...` (the README's step) writes beside them
 		}
+		partner, data, paired := Partner(name)
+		if paired && !data {
+			// The Patient file of a FHIR pair is read with its
+			// Immunization file.
+			if _, err := os.Stat(filepath.Join("../examples", partner)); err != nil {
+				t.Errorf("%s has no partner %s in examples/", name, partner)
+			}
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, name)
@@ -67,8 +83,18 @@ func TestGoldenExamples(t *testing.T) {
 			}
 			os.WriteFile(in, b, 0o600)
 			opt := testOptions()
-			if strings.HasPrefix(name, "acme") {
+			switch {
+			case strings.HasPrefix(name, "acme"):
 				opt.Profile = acmeProfile
+			case strings.HasSuffix(name, ".hl7"):
+				opt.Profile = hl7Profile
+			case paired:
+				opt.Profile = fhirProfile
+				b, err := os.ReadFile(filepath.Join("../examples", partner))
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, partner), b, 0o600)
 			}
 			var out bytes.Buffer
 			rep, err := DryRun(in, opt, &out)

@@ -26,6 +26,7 @@ type Problem struct {
 	Line     int      `json:"line"`             // 1-based line of the record's first line; 0 for the file
 	Column   string   `json:"column,omitempty"` // the file's own header name
 	Field    string   `json:"field,omitempty"`  // where the value goes in the VXU, e.g. PID-7
+	Where    string   `json:"where,omitempty"`  // HL7 and FHIR input: where the value came from, e.g. "message 3, RXA-5"
 	Rule     string   `json:"rule"`             // stable name, e.g. birth-date-future
 	Severity Severity `json:"severity"`
 	Text     string   `json:"text"` // never contains patient data
@@ -39,12 +40,16 @@ func (p Problem) Error() string {
 	if p.Column != "" {
 		return fmt.Sprintf("%s: column %s (%s): %s: %s", loc, p.Column, p.Field, p.Rule, p.Text)
 	}
+	if p.Where != "" {
+		return fmt.Sprintf("%s: %s: %s: %s", loc, p.Where, p.Rule, p.Text)
+	}
 	return fmt.Sprintf("%s: %s: %s", loc, p.Rule, p.Text)
 }
 
 // FileError is returned by Open when a file cannot be read at all: not the
-// declared encoding, not a CSV, no usable header. Nothing of such a file is
-// sent.
+// declared encoding, not a CSV, no usable header; for HL7, a batch whose
+// BTS/FTS counts do not match; for FHIR, a missing partner file. Nothing of
+// such a file is sent.
 type FileError struct {
 	File   string
 	Offset int64 // byte offset of the problem, -1 when not about a place

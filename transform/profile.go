@@ -36,6 +36,20 @@ type Profile struct {
 	// hyphen and apostrophe in names (CAIR accepts letters only): "strip"
 	// (default; a warning says what was removed) or "reject" (an error).
 	NamePolicy string
+
+	// Format is the export's format: FormatCSV (default), FormatHL7 or
+	// FormatFHIR (see formats.go). Columns, Delimiter and DateFormat are
+	// for CSV only; Values apply to every format.
+	Format string
+	// SetSiteFields (hl7) takes MSH-4, MSH-6, MSH-22 and RXA-11.4 from the
+	// inbox's site, and sends MSH-11 as P, whatever a message says; without
+	// it a message's own values are kept where it has them. MSH-5 is always
+	// CAIR IIS.
+	SetSiteFields bool
+	// MSH10 (hl7) is "keep" (default): a message goes out under its own
+	// MSH-10 unless izdrop already sent one with it; or "replace": every
+	// message gets a new one.
+	MSH10 string
 }
 
 // Site is a CAIR2 reporting site: the identities that go into MSH, RXA-11
@@ -59,6 +73,10 @@ type Site struct {
 // Options are everything a Reader needs besides the file.
 type Options struct {
 	Profile Profile
+	// Name is the file's name as dropped, used in problem texts; defaults
+	// to the base name of the path read (the service reads a claimed copy
+	// whose name carries the claim id).
+	Name string
 	// Site is the inbox's site: defaults for MSH-4/6/22, RXA-11.4, PID-3.4.
 	Site Site
 	// Sites lists every configured site by Site ID, so that a record whose
@@ -155,6 +173,7 @@ func (p Profile) Validate(cs *codes.Set) error {
 	default:
 		errs = append(errs, fmt.Errorf("%s: name_policy %q: use \"strip\" or \"reject\"", where, p.NamePolicy))
 	}
+	errs = append(errs, p.validateFormat(where)...)
 	return errors.Join(errs...)
 }
 
@@ -227,6 +246,12 @@ func (o *Options) withDefaults() {
 	}
 	if o.Profile.NamePolicy == "" {
 		o.Profile.NamePolicy = "strip"
+	}
+	if o.Profile.Format == "" {
+		o.Profile.Format = FormatCSV
+	}
+	if o.Profile.MSH10 == "" {
+		o.Profile.MSH10 = "keep"
 	}
 	if o.Site.SendingFacility == "" {
 		o.Site.SendingFacility = o.Site.ID

@@ -118,16 +118,25 @@ func (r *Row) setSpan(c Col, from, to int) {
 	r.Set(c, r.s[from:to])
 }
 
-// Record is one row of the file: one vaccination event.
+// Record is one row of the file: one vaccination event. In an HL7 file it
+// is one RXA group (Line: the RXA segment's line), in FHIR input one
+// Immunization (Line: its NDJSON line, or its entry number in a Bundle).
 type Record struct {
 	Line          int    // first line of the row, 1-based
-	Start, End    int64  // byte range of the row in the decoded input (see Reader.Raw)
+	Start, End    int64  // byte range of the row in the decoded input (see RawRows)
 	VaccinationID string // ORC-3.1
 	Action        string // RXA-21: A, U or D
 	Problems      []Problem
 	Row           Row
-	syntax        bool   // the row is not valid CSV: only Line, Start, End and Problems are set
+	syntax        bool   // the row cannot be read (not valid CSV, not a VXU, not JSON): only Line, Start, End and Problems are set
 	site          string // the Site ID the dose is reported for
+
+	// Where an HL7 or FHIR record came from (zero for CSV).
+	seq   int        // hl7: the input message's number in the file
+	occ   int        // hl7: the RXA group's number in its message
+	pline int        // fhir: the line (or Bundle entry) of the patient's resource
+	brk   bool       // begins a message of its own: never grouped with the record before
+	hdr   *msgHeader // hl7: what the input message's header says
 }
 
 // Valid reports whether the record has no error-severity problem.
@@ -162,8 +171,13 @@ type Message struct {
 	PatientID string // PID-3.1
 	SiteID    string // MSH-22: the site responsible for the doses
 	Records   []*Record
+	// ControlID is the MSH-10 the input message carries (HL7 input under
+	// msh10 = "keep"): the caller sends under it when no message sent
+	// before had it. Empty for other input.
+	ControlID string
 	patient   *Row // the group's first row: the patient columns come from it
 	site      Site
+	idType    string // PID-3.5 when the input message gives one
 	opt       *Options
 	t         *tables
 }
@@ -210,6 +224,7 @@ type Reader struct {
 	form     form     // how the bytes are read as text
 	unclosed *Problem // a quoted field never closed: the rest of the file was not read as records
 	empty    bool     // the file holds nothing, not even a header
+	src      source   // HL7 or FHIR input; nil for CSV
 }
 
 // Summary counts what a Reader has read so far.
@@ -230,7 +245,16 @@ type Summary struct {
 // file that cannot be read yields a *FileError and nothing else.
 func Open(path string, opt Options) (*Reader, error) {
 	opt.withDefaults()
-	name := filepath.Base(path)
+	name := opt.Name
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	switch opt.Profile.Format {
+	case FormatHL7:
+		return openHL7(path, name, opt)
+	case FormatFHIR:
+		return openFHIR(path, name, opt)
+	}
 	form, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return nil, err
@@ -422,10 +446,15 @@ func (r *Reader) start(in io.Reader) error {
 			r.unknown = append(r.unknown, strings.TrimSpace(h))
 		}
 	}
+	r.setup()
+	return nil
+}
+
+// setup readies what every format's Reader needs to validate.
+func (r *Reader) setup() {
 	now := r.opt.Now().In(r.opt.Location)
 	r.today = now.Year()*10000 + int(now.Month())*100 + now.Day()
 	r.v = validator{r: r, t: resolveTables(r.opt.Codes)}
-	return nil
 }
 
 // Header returns the file's header row as read.
@@ -436,6 +465,9 @@ func (r *Reader) UnknownColumns() []string { return r.unknown }
 
 // FileProblems returns the warnings about the file as a whole.
 func (r *Reader) FileProblems() []Problem {
+	if r.src != nil {
+		return r.src.fileProblems()
+	}
 	var out []Problem
 	if len(r.unknown) > 0 {
 		out = append(out, Problem{File: r.name, Rule: "unknown-columns", Severity: Warning,
@@ -459,7 +491,12 @@ func (r *Reader) FileProblems() []Problem {
 func (r *Reader) Summary() Summary { return r.sum }
 
 // Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+func (r *Reader) Close() error {
+	if r.src != nil {
+		return r.src.close()
+	}
+	return r.f.Close()
+}
 
 func (r *Reader) headerName(c Col) string {
 	if i := r.index[c]; i >= 0 {
@@ -473,6 +510,9 @@ func (r *Reader) headerName(c Col) string {
 
 // readRecord reads the next CSV record; nil at the end of the file.
 func (r *Reader) readRecord() (*Record, error) {
+	if r.src != nil {
+		return r.src.read()
+	}
 	for {
 		cr, err := r.csv.read()
 		if err == io.EOF {
@@ -564,6 +604,9 @@ func (r *Reader) Next() (*Message, error) {
 	m.PatientID = first.Row.Get(PatientID)
 	m.SiteID = r.siteOf(first)
 	m.site = r.siteFor(m.SiteID)
+	if first.hdr != nil {
+		first.hdr.apply(m, &r.opt)
+	}
 	m.patient = &first.Row
 	m.Records = make([]*Record, 1, 4)
 	m.Records[0] = first
@@ -579,7 +622,7 @@ func (r *Reader) Next() (*Message, error) {
 		// A group is a patient's consecutive rows for one site. A repeated
 		// vaccination id starts a new message, so that an update or delete
 		// of a dose never travels in the same message as the dose.
-		if rec.syntax || rec.Row.Get(PatientID) != m.PatientID || m.PatientID == "" || r.siteOf(rec) != m.SiteID || hasDose(m, rec.Row.Get(VaccinationID)) {
+		if rec.syntax || rec.brk || rec.Row.Get(PatientID) != m.PatientID || m.PatientID == "" || r.siteOf(rec) != m.SiteID || hasDose(m, rec.Row.Get(VaccinationID)) {
 			r.pending = rec
 			break
 		}
@@ -668,8 +711,17 @@ func (r *Record) ContentHash() string {
 // re-reads the file from the start and streams, so it works after the
 // Reader is gone and for any number of rows; it is what the rejects file is
 // made from.
+//
+// For HL7 and FHIR input, whose records are not rows, each record comes as
+// a row of the default layout instead - the values read from its message
+// or resources, before izdrop's checks, and where it came from (see
+// HeaderLine) - so that the rejects file is a CSV that can be fixed and
+// dropped into an inbox of the default layout.
 func RawRows(path string, opt Options, next func() (start, end int64, ok bool), fn func(raw []byte) error) error {
 	opt.withDefaults()
+	if opt.Profile.Format != FormatCSV {
+		return mappedRows(path, opt, next, fn)
+	}
 	fm, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return err
@@ -706,8 +758,14 @@ func RawRows(path string, opt Options, next func() (start, end int64, ok bool), 
 
 // HeaderLine returns the file's first record as read (decoded, without its
 // line end), for files written in the input's own layout.
+//
+// For HL7 and FHIR input it is the header of the rows RawRows gives: the
+// default layout's columns and izdrop_source.
 func HeaderLine(path string, opt Options) ([]byte, error) {
 	opt.withDefaults()
+	if opt.Profile.Format != FormatCSV {
+		return mappedHeader(opt), nil
+	}
 	fm, err := checkEncoding(path, opt.Profile.Encoding)
 	if err != nil {
 		return nil, err

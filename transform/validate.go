@@ -14,8 +14,9 @@ import (
 // texts name codes and rules but never echo a patient's names, birth date,
 // address or phone: they end up in reports and logs.
 type validator struct {
-	r *Reader
-	t tables
+	r   *Reader
+	t   tables
+	cur *Message // the message being checked
 	// dates remembers recent date conversions: a file repeats the same
 	// few admin and expiry dates on most rows.
 	dates map[string]string
@@ -74,11 +75,21 @@ func resolveTables(cs *codes.Set) tables {
 func has(t map[string]string, code string) bool { _, ok := t[code]; return ok }
 
 func (v *validator) add(rec *Record, line int, c Col, sev Severity, rule, format string, args ...any) {
-	rec.Problems = append(rec.Problems, Problem{File: v.r.name, Line: line, Column: v.r.headerName(c), Field: c.Field(),
-		Rule: rule, Severity: sev, Text: fmt.Sprintf(format, args...)})
+	p := Problem{File: v.r.name, Line: line, Field: c.Field(), Rule: rule, Severity: sev, Text: fmt.Sprintf(format, args...)}
+	if v.r.src == nil {
+		p.Column = v.r.headerName(c)
+	} else {
+		at := rec
+		if at.Line == 0 { // the patient's problems, collected apart
+			at = v.cur.Records[0]
+		}
+		p.Where = v.r.src.where(at, c)
+	}
+	rec.Problems = append(rec.Problems, p)
 }
 
 func (v *validator) message(m *Message) {
+	v.cur = m
 	first := m.Records[0]
 	for _, rec := range m.Records[1:] {
 		for c := Col(0); c < firstVaccinationCol; c++ {

@@ -80,6 +80,45 @@ func ClaimLocal(inbox, work, name, marker string, now time.Time) (Claimed, error
 	return c, nil
 }
 
+// ClaimLocalPaired is ClaimLocal for an inbox whose files may come in
+// pairs: a data file's partner is claimed right after it, under the same
+// claim id, and listed in Markers - it travels with the data file as a
+// marker does. A claim cut short between the two is completed by
+// WorkFilesPaired.
+func ClaimLocalPaired(inbox, work, name, marker string, pair Pairing, now time.Time) (Claimed, error) {
+	c, err := ClaimLocal(inbox, work, name, marker, now)
+	if err != nil || pair == nil {
+		return c, err
+	}
+	if p := claimPartner(inbox, work, c.ID, c.Name, pair); p != "" {
+		c.Markers = append(c.Markers, p)
+		durable.SyncDir(work)
+		durable.SyncDir(inbox)
+	}
+	return c, nil
+}
+
+// claimPartner moves the partner of the data file name into work/ under
+// the claim id; "" when it has none or it is not in the inbox.
+func claimPartner(inbox, work, id, name string, pair Pairing) string {
+	partner, data, ok := pair(name)
+	if !ok || !data || validLocalName(partner) != nil {
+		return ""
+	}
+	dst := filepath.Join(work, id+"--"+partner)
+	if err := os.Rename(filepath.Join(inbox, partner), dst); err != nil {
+		return ""
+	}
+	return dst
+}
+
+func validLocalName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+		return errors.New("not a file name")
+	}
+	return nil
+}
+
 func claimMarkers(inbox, work, id, name, marker string) []string {
 	var out []string
 	for _, m := range MarkerFor(name, marker) {
@@ -94,6 +133,14 @@ func claimMarkers(inbox, work, id, name, marker string) []string {
 // WorkFiles lists the claimed files in a work/ folder, oldest claim first.
 // Markers left in the inbox by a claim cut short are claimed now.
 func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
+	return WorkFilesPaired(inbox, work, marker, nil)
+}
+
+// WorkFilesPaired is WorkFiles for an inbox whose files may come in pairs:
+// a partner in work/ is listed with its data file (in Markers), a partner
+// a claim cut short left in the inbox is claimed now, and a partner whose
+// data file has left work/ (archived without it) is not a claim.
+func WorkFilesPaired(inbox, work, marker string, pair Pairing) ([]Claimed, error) {
 	ents, err := os.ReadDir(work)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -120,6 +167,12 @@ func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
 			markers = append(markers, e.Name())
 			continue
 		}
+		if pair != nil {
+			if _, data, ok := pair(name); ok && !data {
+				markers = append(markers, e.Name())
+				continue
+			}
+		}
 		byID[id] = &Claimed{ID: id, Name: name, Path: filepath.Join(work, e.Name()), At: at}
 		order = append(order, id)
 	}
@@ -133,8 +186,26 @@ func WorkFiles(inbox, work, marker string) ([]Claimed, error) {
 	out := make([]Claimed, 0, len(order))
 	for _, id := range order {
 		c := byID[id]
-		if marker != "" && len(c.Markers) == 0 {
-			c.Markers = claimMarkers(inbox, work, c.ID, c.Name, marker)
+		hasMarker, hasPartner := false, false
+		partner, data, paired := "", false, false
+		if pair != nil {
+			partner, data, paired = pair(c.Name)
+		}
+		for _, m := range c.Markers {
+			_, n, _, _ := ParseClaimName(filepath.Base(m))
+			if paired && data && n == partner {
+				hasPartner = true
+			} else {
+				hasMarker = true
+			}
+		}
+		if marker != "" && !hasMarker {
+			c.Markers = append(c.Markers, claimMarkers(inbox, work, c.ID, c.Name, marker)...)
+		}
+		if paired && data && !hasPartner {
+			if p := claimPartner(inbox, work, c.ID, c.Name, pair); p != "" {
+				c.Markers = append(c.Markers, p)
+			}
 		}
 		out = append(out, *c)
 	}

@@ -57,7 +57,18 @@ type Rules struct {
 	// than StableFor be taken at first sight (a local clock); for remote
 	// servers the window is always observed.
 	TrustModTime bool
+	// Pair, when set, makes files that come in pairs wait for each other:
+	// a pair's data file is taken only when its partner is there and
+	// stable too, and a partner is never taken on its own.
+	Pair Pairing
 }
+
+// Pairing says which files of an inbox come in pairs, as a FHIR bulk
+// export's Patient.ndjson and Immunization.ndjson do: for a name, the name
+// of its partner and whether it is the pair's data file (the one processed;
+// its partner is claimed and archived with it, as a marker is). ok is false
+// for a file that stands alone.
+type Pairing func(name string) (partner string, data, ok bool)
 
 // Tracker remembers what it saw of an inbox across listings.
 type Tracker struct {
@@ -98,9 +109,11 @@ func MarkerFor(name, marker string) []string {
 	return []string{name + "." + marker, strings.TrimSuffix(name, ext) + "." + marker}
 }
 
-// MarkerRenamed returns the name a marker gets when its data file, first
-// called name, is filed as newName: NAME.done stays newName.done, the
-// stem form (a.done for a.csv) stays in the stem form of newName.
+// MarkerRenamed returns the name a marker (or a partner, see Pairing) gets
+// when its data file, first called name, is filed as newName: NAME.done
+// stays newName.done, the stem form (a.done for a.csv) stays in the stem
+// form of newName, and a partner takes the same change of name as its data
+// file (Patient.ndjson goes with Immunization-1.ndjson as Patient-1.ndjson).
 func MarkerRenamed(name, marker, newName string) string {
 	if rest, ok := strings.CutPrefix(marker, name); ok && strings.HasPrefix(rest, ".") {
 		return newName + rest
@@ -109,7 +122,21 @@ func MarkerRenamed(name, marker, newName string) string {
 	if rest, ok := strings.CutPrefix(marker, stem); ok && strings.HasPrefix(rest, ".") {
 		return strings.TrimSuffix(newName, filepath.Ext(newName)) + rest
 	}
-	return newName + "." + marker // not a marker of name: keep it whole, beside it
+	// A partner shares its data file's extension and differs from its name
+	// in one part (PRE Immunization SUF and PRE Patient SUF); newName
+	// keeps PRE and the data file's part.
+	pre := 0
+	for pre < len(name) && pre < len(marker) && name[pre] == marker[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(name)-pre && suf < len(marker)-pre && name[len(name)-1-suf] == marker[len(marker)-1-suf] {
+		suf++
+	}
+	if part := name[pre : len(name)-suf]; part != "" && filepath.Ext(name) != "" && suf >= len(filepath.Ext(name)) && strings.HasPrefix(newName, name[:pre]+part) {
+		return name[:pre] + marker[pre:len(marker)-suf] + newName[pre+len(part):]
+	}
+	return newName + "." + marker // not a companion of name: keep it whole, beside it
 }
 
 // Update takes a fresh listing at time now and returns the files ready to
@@ -133,8 +160,9 @@ func (t *Tracker) update(entries []Entry, now time.Time) (ready []Entry, waiting
 		present[e.Name] = true
 	}
 	seen := make(map[string]observation, len(entries))
+	byName := make(map[string]Entry)
 	for _, e := range entries {
-		if Ignored(e.Name) || !t.matches(e.Name) {
+		if Ignored(e.Name) || !t.matches(e.Name) && t.rules.Pair == nil {
 			continue
 		}
 		o, ok := t.seen[e.Name]
@@ -142,22 +170,60 @@ func (t *Tracker) update(entries []Entry, now time.Time) (ready []Entry, waiting
 			o = observation{size: e.Size, mtime: e.ModTime, since: now}
 		}
 		seen[e.Name] = o
-		stable := now.Sub(o.since) >= t.rules.StableFor ||
-			t.rules.TrustModTime && now.Sub(e.ModTime) >= t.rules.StableFor
+		byName[e.Name] = e
+	}
+	// stable reports whether a file has been stable long enough, or when
+	// it will have been.
+	stable := func(e Entry) (bool, time.Time) {
+		o := seen[e.Name]
+		if now.Sub(o.since) >= t.rules.StableFor || t.rules.TrustModTime && now.Sub(e.ModTime) >= t.rules.StableFor {
+			return true, time.Time{}
+		}
+		return false, o.since.Add(t.rules.StableFor)
+	}
+	wait := func(at time.Time) {
+		waiting++
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	for _, e := range entries {
+		if Ignored(e.Name) || !t.matches(e.Name) {
+			continue
+		}
+		ok, at := stable(e)
+		if t.rules.Pair != nil {
+			if partner, data, paired := t.rules.Pair(e.Name); paired {
+				if !data {
+					if !present[partner] {
+						wait(time.Time{}) // waits for its data file
+					}
+					continue // taken with its data file
+				}
+				pe, there := byName[partner]
+				if !there {
+					wait(time.Time{}) // waits for its partner
+					continue
+				}
+				if pok, pat := stable(pe); !pok {
+					ok = false
+					if at.IsZero() || pat.After(at) {
+						at = pat
+					}
+				}
+			}
+		}
 		marked := t.rules.Marker == ""
 		for _, m := range MarkerFor(e.Name, t.rules.Marker) {
 			marked = marked || present[m]
 		}
-		if stable && marked {
+		switch {
+		case ok && marked:
 			ready = append(ready, e)
-		} else {
-			waiting++
-			if !stable {
-				at := o.since.Add(t.rules.StableFor)
-				if next.IsZero() || at.Before(next) {
-					next = at
-				}
-			}
+		case !ok:
+			wait(at)
+		default:
+			wait(time.Time{}) // waits for its marker
 		}
 	}
 	t.seen = seen

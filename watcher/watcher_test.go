@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,9 +217,97 @@ func TestMarkerRenamedFollowsItsFile(t *testing.T) {
 		{"a.csv", "a.ready", "a-2.csv", "a-2.ready"},
 		{"export", "export.done", "export-1", "export-1.done"},
 		{"a.csv", "b.done", "a.csv", "a.csv.b.done"},
+		{"Immunization.ndjson", "Patient.ndjson", "Immunization.ndjson", "Patient.ndjson"},
+		{"Immunization.ndjson", "Patient.ndjson", "Immunization-1.ndjson", "Patient-1.ndjson"},
+		{"clinic.Immunization.ndjson", "clinic.Patient.ndjson", "clinic.Immunization-12.ndjson", "clinic.Patient-12.ndjson"},
+		{"x-immunization.ndjson", "x-patient.ndjson", "x-immunization.ndjson", "x-patient.ndjson"},
 	} {
 		if got := MarkerRenamed(c.name, c.marker, c.newName); got != c.want {
 			t.Errorf("MarkerRenamed(%q, %q, %q) = %q, want %q", c.name, c.marker, c.newName, got, c.want)
 		}
+	}
+}
+
+// fhirPairs pairs NAME-Immunization.ndjson with NAME-Patient.ndjson, as
+// transform.Partner does (watcher does not import transform).
+func fhirPairs(name string) (string, bool, bool) {
+	if p, ok := strings.CutSuffix(name, "Immunization.ndjson"); ok {
+		return p + "Patient.ndjson", true, true
+	}
+	if p, ok := strings.CutSuffix(name, "Patient.ndjson"); ok {
+		return p + "Immunization.ndjson", false, true
+	}
+	return "", false, false
+}
+
+func TestPairsWaitForEachOther(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tr := NewTracker(Rules{Patterns: []string{"*.ndjson", "*.json"}, StableFor: 2 * time.Second, Pair: fhirPairs})
+	old := t0.Add(-time.Hour)
+	imm := Entry{"a-Immunization.ndjson", 10, old}
+	pat := Entry{"a-Patient.ndjson", 10, old}
+	lonePatient := Entry{"b-Patient.ndjson", 10, old}
+	bundle := Entry{"c.json", 10, old}
+	// Without its partner, neither file of a pair is taken; a file that
+	// stands alone is.
+	tr.Update([]Entry{imm, lonePatient, bundle}, t0)
+	if r, w := tr.Update([]Entry{imm, lonePatient, bundle}, t0.Add(3*time.Second)); len(r) != 1 || r[0].Name != "c.json" || w != 2 {
+		t.Fatalf("halves of pairs: ready %v, waiting %d", names(r), w)
+	}
+	// The partner arrives: the data file waits until the partner is
+	// stable too, and says when that will be.
+	t1 := t0.Add(4 * time.Second)
+	fresh := pat
+	fresh.ModTime = t1
+	r, w, next := tr.UpdateNext([]Entry{imm, fresh, bundle}, t1)
+	if len(r) != 1 || r[0].Name != "c.json" || w != 1 || !next.Equal(t1.Add(2*time.Second)) {
+		t.Fatalf("partner still settling: ready %v, waiting %d, next %v", names(r), w, next)
+	}
+	// Both stable: the data file is ready, its partner is not taken alone.
+	r, w = tr.Update([]Entry{imm, fresh, bundle}, t1.Add(2*time.Second))
+	if len(r) != 2 || r[0].Name != "a-Immunization.ndjson" || r[1].Name != "c.json" || w != 0 {
+		t.Fatalf("pair stable: ready %v, waiting %d", names(r), w)
+	}
+}
+
+func TestClaimPairTogether(t *testing.T) {
+	dir := t.TempDir()
+	inbox, work := dir, filepath.Join(dir, "work")
+	write := func(name string) {
+		if err := os.WriteFile(filepath.Join(inbox, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a-Immunization.ndjson")
+	write("a-Patient.ndjson")
+	c, err := ClaimLocalPaired(inbox, work, "a-Immunization.ndjson", "", fhirPairs, time.Now())
+	if err != nil || len(c.Markers) != 1 || filepath.Base(c.Markers[0]) != c.ID+"--a-Patient.ndjson" {
+		t.Fatalf("claim %+v %v", c, err)
+	}
+	for _, n := range []string{"a-Immunization.ndjson", "a-Patient.ndjson"} {
+		if _, err := os.Stat(filepath.Join(inbox, n)); !os.IsNotExist(err) {
+			t.Errorf("%s left in the inbox", n)
+		}
+	}
+	// A claim cut short before the partner was moved is completed.
+	write("b-Immunization.ndjson")
+	write("b-Patient.ndjson")
+	cut, err := ClaimLocal(inbox, work, "b-Immunization.ndjson", "", time.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A partner whose data file has left work/ is no claim.
+	orphan := NewClaimID(time.Now().Add(2 * time.Second))
+	os.WriteFile(filepath.Join(work, orphan+"--z-Patient.ndjson"), nil, 0o644)
+	got, err := WorkFilesPaired(inbox, work, "", fhirPairs)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("work files %+v %v", got, err)
+	}
+	if got[0].ID != c.ID || len(got[0].Markers) != 1 || got[1].ID != cut.ID || len(got[1].Markers) != 1 ||
+		filepath.Base(got[1].Markers[0]) != cut.ID+"--b-Patient.ndjson" {
+		t.Errorf("work files %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(work, cut.ID+"--b-Patient.ndjson")); err != nil {
+		t.Errorf("the partner of the cut claim: %v", err)
 	}
 }

@@ -154,3 +154,18 @@ func TestGoingLiveExitStatuses(t *testing.T) {
 		t.Errorf("testplan -list: exit %d\n%s", code, out)
 	}
 }
+
+// TestValidateOtherFormats: the shipped config reads the HL7 and FHIR
+// examples through their inboxes' profiles, chosen by file name.
+func TestValidateOtherFormats(t *testing.T) {
+	dir := copyExamples(t, "clinic-day-batch.hl7", "clinic-day-Immunization.ndjson", "clinic-day-Patient.ndjson")
+	code, out, errs := runIn(t, dir, "validate", "clinic-day-batch.hl7", "clinic-day-Immunization.ndjson")
+	if code != exitOK || !strings.Contains(out, "clinic-day-batch.hl7: 10 record(s): 10 valid") || !strings.Contains(out, "clinic-day-Immunization.ndjson: 10 record(s): 10 valid") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	os.Remove(filepath.Join(dir, "clinic-day-Patient.ndjson"))
+	code, out, _ = runIn(t, dir, "validate", "clinic-day-Immunization.ndjson")
+	if code != exitRecords || !strings.Contains(out, "its partner clinic-day-Patient.ndjson is not there") {
+		t.Fatalf("without its partner: exit %d\n%s", code, out)
+	}
+}
