@@ -191,6 +191,9 @@ type Inbox struct {
 	// Archive is the local folder holding work/, done/ and failed/ for this
 	// inbox; defaults to Path for local inboxes.
 	Archive string `toml:"archive"`
+	// PatternsCaseSensitive makes patterns match names in their case only;
+	// by default "*.csv" also takes EXPORT.CSV.
+	PatternsCaseSensitive bool `toml:"patterns_case_sensitive"`
 	// Patterns are the file names taken (shell patterns); default *.csv and
 	// *.txt.
 	Patterns []string `toml:"patterns"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,15 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 	if err := ensureDir(ic.Archive); err != nil {
 		return nil, fmt.Errorf("inbox %s: %w", name, err)
 	}
+	// work/ holds claimed files, patient data, under izdrop's locks: a
+	// link could put it anywhere, shared with anyone.
+	work := filepath.Join(ic.Archive, "work")
+	if ic.Kind == "local" {
+		work = filepath.Join(ic.Path, "work")
+	}
+	if st, err := os.Lstat(work); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s: %s is a symbolic link: izdrop keeps claimed files in a real folder there; replace the link with a folder", s.cfg.At("inboxes."+name+".path"), work)
+	}
 	pair := topt.Profile.Pairing()
 	var src source = localSource{in: ic, pair: pair}
 	if ic.Kind == "sftp" {
@@ -80,7 +90,7 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 	}
 	return &inbox{
 		s: s, name: name, cfg: ic, topt: topt, ep: ep, client: ep.client, src: src,
-		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime(), Pair: pair}),
+		tracker: watcher.NewTracker(watcher.Rules{Patterns: ic.Patterns, Marker: ic.Marker, StableFor: ic.StableFor.Duration, TrustModTime: src.trustModTime(), Pair: pair, CaseSensitive: ic.PatternsCaseSensitive}),
 		log:     log,
 		busy:    make(chan struct{}, 1),
 	}, nil
@@ -215,6 +225,10 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 			return sum, fmt.Errorf("listing %s: %w", in.cfg.Path, err)
 		}
 		ready, waiting, next := in.tracker.UpdateNext(entries, in.s.opt.Now())
+		for _, sk := range in.tracker.Skipped(entries) {
+			in.log.Warn().Str("file", sk.Name).Str("reason", sk.Why).Msg("not taken")
+		}
+		ready, waiting, next = in.notBeingWritten(ready, waiting, next)
 		sum.waiting, sum.next = waiting, next
 		if len(ready) == 0 {
 			if once && waiting > 0 && time.Now().Before(settleUntil) {
@@ -260,6 +274,30 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		sum.Refused = []string{in.ep.name}
 	}
 	return sum, ctx.Err()
+}
+
+// notBeingWritten drops from ready the files a process still holds open
+// for writing (Linux: a read lease is refused): a writer pausing longer
+// than the stability window would otherwise have its export taken half
+// written. They wait, and are looked at again after another window.
+func (in *inbox) notBeingWritten(ready []watcher.Entry, waiting int, next time.Time) ([]watcher.Entry, int, time.Time) {
+	if in.cfg.Kind != "local" {
+		return ready, waiting, next
+	}
+	out := ready[:0]
+	for _, e := range ready {
+		if writing, _ := watcher.BeingWritten(filepath.Join(in.cfg.Path, e.Name)); writing {
+			in.log.Debug().Str("file", e.Name).Msg("stable, but still open for writing: it waits")
+			waiting++
+			if at := in.s.opt.Now().Add(in.cfg.StableFor.Duration); next.IsZero() || at.Before(next) {
+				next = at
+			}
+			in.tracker.Forget(e.Name) // its stability is judged again
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, waiting, next
 }
 
 // lockPass takes the inbox's pass lock. Without once it does not wait: a

@@ -3,13 +3,15 @@ package watcher
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 )
 
-// ListLocal lists the regular files of a folder.
+// ListLocal lists a folder: its regular files, and (with their Kind) what
+// else is there, to be reported as not taken.
 func ListLocal(dir string) ([]Entry, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -17,7 +19,15 @@ func ListLocal(dir string) ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(ents))
 	for _, e := range ents {
-		if !e.Type().IsRegular() {
+		switch t := e.Type(); {
+		case t&fs.ModeSymlink != 0:
+			out = append(out, Entry{Name: e.Name(), Kind: "symlink"})
+			continue
+		case t.IsDir():
+			out = append(out, Entry{Name: e.Name(), Kind: "folder"})
+			continue
+		case !t.IsRegular():
+			out = append(out, Entry{Name: e.Name(), Kind: "other"})
 			continue
 		}
 		info, err := e.Info()

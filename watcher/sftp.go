@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -322,10 +323,19 @@ func (s *SFTP) List(ctx context.Context) ([]Entry, error) {
 		}
 		out = out[:0]
 		for _, fi := range infos {
-			if !fi.Mode().IsRegular() || validName(fi.Name()) != nil {
+			if validName(fi.Name()) != nil {
 				continue
 			}
-			out = append(out, Entry{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime()})
+			switch m := fi.Mode(); {
+			case m&fs.ModeSymlink != 0:
+				out = append(out, Entry{Name: fi.Name(), Kind: "symlink"})
+			case m.IsDir():
+				out = append(out, Entry{Name: fi.Name(), Kind: "folder"})
+			case !m.IsRegular():
+				out = append(out, Entry{Name: fi.Name(), Kind: "other"})
+			default:
+				out = append(out, Entry{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime()})
+			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 		return nil

@@ -64,10 +64,19 @@ func TestSFTPListClaimDownloadReturn(t *testing.T) {
 	}
 	var names []string
 	for _, e := range ents {
-		names = append(names, e.Name)
+		names = append(names, e.Name+"/"+e.Kind)
 	}
-	if strings.Join(names, ",") != "a.csv,a.csv.done" {
-		t.Fatalf("listed %v: a link leading out of the inbox, or a folder, was listed", names)
+	// The link and the folder are listed only to be reported as not taken.
+	want := "a.csv/,a.csv.done/,sub/folder,work/folder"
+	if linked {
+		want = "a.csv/,a.csv.done/,link.csv/symlink,sub/folder,work/folder"
+	}
+	if strings.Join(names, ",") != want {
+		t.Fatalf("listed %v, want %s", names, want)
+	}
+	tr := NewTracker(Rules{Patterns: []string{"*.csv"}, Marker: "done"})
+	if r, _ := tr.Update(ents, time.Now()); len(r) != 0 {
+		t.Fatalf("taken at first sight: %v", r)
 	}
 	if _, err := s.Claim(ctx, "../secret.csv", "", time.Now()); err == nil {
 		t.Fatal("a name outside the inbox was claimed")

@@ -46,6 +46,9 @@ type Entry struct {
 	Name    string
 	Size    int64
 	ModTime time.Time
+	// Kind is "" for a regular file; "symlink", "folder" or "other" for
+	// what is listed only to be reported as not taken.
+	Kind string
 }
 
 // Rules say which files of an inbox are taken.
@@ -57,6 +60,9 @@ type Rules struct {
 	// than StableFor be taken at first sight (a local clock); for remote
 	// servers the window is always observed.
 	TrustModTime bool
+	// CaseSensitive makes the patterns match names in their case only; by
+	// default *.csv also takes EXPORT.CSV.
+	CaseSensitive bool
 	// Pair, when set, makes files that come in pairs wait for each other:
 	// a pair's data file is taken only when its partner is there and
 	// stable too, and a partner is never taken on its own.
@@ -74,6 +80,7 @@ type Pairing func(name string) (partner string, data, ok bool)
 type Tracker struct {
 	rules Rules
 	seen  map[string]observation
+	told  map[string]string // names reported as not taken, and why
 }
 
 type observation struct {
@@ -87,7 +94,7 @@ func NewTracker(r Rules) *Tracker {
 	if r.StableFor <= 0 {
 		r.StableFor = 2 * time.Second
 	}
-	return &Tracker{rules: r, seen: map[string]observation{}}
+	return &Tracker{rules: r, seen: map[string]observation{}, told: map[string]string{}}
 }
 
 // Ignored reports whether a name is never taken: hidden, temporary, or a
@@ -162,7 +169,7 @@ func (t *Tracker) update(entries []Entry, now time.Time) (ready []Entry, waiting
 	seen := make(map[string]observation, len(entries))
 	byName := make(map[string]Entry)
 	for _, e := range entries {
-		if Ignored(e.Name) || !t.matches(e.Name) && t.rules.Pair == nil {
+		if e.Kind != "" || Ignored(e.Name) || !t.matches(e.Name) && t.rules.Pair == nil {
 			continue
 		}
 		o, ok := t.seen[e.Name]
@@ -188,7 +195,7 @@ func (t *Tracker) update(entries []Entry, now time.Time) (ready []Entry, waiting
 		}
 	}
 	for _, e := range entries {
-		if Ignored(e.Name) || !t.matches(e.Name) {
+		if e.Kind != "" || Ignored(e.Name) || !t.matches(e.Name) {
 			continue
 		}
 		ok, at := stable(e)
@@ -244,9 +251,73 @@ func (t *Tracker) matches(name string) bool {
 		return true
 	}
 	for _, p := range t.rules.Patterns {
-		if ok, _ := filepath.Match(p, name); ok {
+		n := name
+		if !t.rules.CaseSensitive {
+			p, n = strings.ToLower(p), strings.ToLower(name)
+		}
+		if ok, _ := filepath.Match(p, n); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// Skip is a file of an inbox izdrop will not take, and why.
+type Skip struct{ Name, Why string }
+
+// Skipped returns the entries of a listing that will never be taken, each
+// once: a name is reported again only after it left the inbox or its
+// reason changed. izdrop's own names (work/, the lock file, probes) and
+// markers, taken with their file, are not reported.
+func (t *Tracker) Skipped(entries []Entry) []Skip {
+	var out []Skip
+	now := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		why := t.whyNot(e)
+		if why == "" {
+			continue
+		}
+		now[e.Name] = true
+		if t.told[e.Name] != why {
+			t.told[e.Name] = why
+			out = append(out, Skip{e.Name, why})
+		}
+	}
+	for n := range t.told {
+		if !now[n] {
+			delete(t.told, n)
+		}
+	}
+	return out
+}
+
+func (t *Tracker) whyNot(e Entry) string {
+	lower := strings.ToLower(e.Name)
+	switch {
+	case strings.HasPrefix(e.Name, ".izdrop") || e.Kind == "folder" && (e.Name == "work" || e.Name == "done" || e.Name == "failed"):
+		return "" // izdrop's own
+	case e.Kind == "symlink":
+		return "a symbolic link: izdrop takes regular files only (a link may lead outside the inbox); put the file itself in the inbox"
+	case e.Kind == "folder":
+		return "a folder: izdrop does not look into sub-folders of the inbox"
+	case e.Kind != "":
+		return "not a regular file"
+	case strings.HasSuffix(lower, ".done") || strings.HasSuffix(lower, ".ready"):
+		return "" // a marker, taken with its file
+	case strings.HasPrefix(e.Name, "."):
+		return "a hidden name (starting with .): renamed to its final name, it is taken"
+	case strings.HasPrefix(e.Name, "~") || strings.HasSuffix(lower, ".tmp") || strings.HasSuffix(lower, ".part"):
+		return "a temporary name (~*, *.tmp, *.part): renamed to its final name, it is taken"
+	case strings.Contains(e.Name, "--") && isClaimName(e.Name):
+		return "the name looks like one izdrop gives claimed files (TIME-ID--NAME): rename it"
+	}
+	if t.rules.Pair != nil {
+		if _, _, paired := t.rules.Pair(e.Name); paired {
+			return "" // one of a pair: taken with its partner
+		}
+	}
+	if !t.matches(e.Name) {
+		return "the name matches none of the inbox's patterns (" + strings.Join(t.rules.Patterns, ", ") + ")"
+	}
+	return ""
 }

@@ -25,10 +25,10 @@ func TestStabilityFiltersAndOrder(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	tr := NewTracker(Rules{Patterns: []string{"*.csv"}, StableFor: 2 * time.Second})
 	list := []Entry{
-		{"b.csv", 100, t0.Add(-time.Second)},
-		{"a.csv", 50, t0.Add(-5 * time.Second)},
-		{".hidden.csv", 1, t0}, {"x.csv.tmp", 1, t0}, {"y.part", 1, t0}, {"~lock.csv", 1, t0},
-		{"notes.txt", 1, t0},
+		{Name: "b.csv", Size: 100, ModTime: t0.Add(-time.Second)},
+		{Name: "a.csv", Size: 50, ModTime: t0.Add(-5 * time.Second)},
+		{Name: ".hidden.csv", Size: 1, ModTime: t0}, {Name: "x.csv.tmp", Size: 1, ModTime: t0}, {Name: "y.part", Size: 1, ModTime: t0}, {Name: "~lock.csv", Size: 1, ModTime: t0},
+		{Name: "notes.txt", Size: 1, ModTime: t0},
 	}
 	if r, w, next := tr.UpdateNext(list, t0); len(r) != 0 || w != 2 || !next.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("first sight: ready %v, waiting %d, next check %v", names(r), w, next)
@@ -48,7 +48,7 @@ func TestStabilityFiltersAndOrder(t *testing.T) {
 	}
 	// With a trusted clock, a file already old is taken at first sight.
 	tr2 := NewTracker(Rules{StableFor: 2 * time.Second, TrustModTime: true})
-	if r, _ := tr2.Update([]Entry{{"old.csv", 1, t0.Add(-time.Minute)}, {"new.csv", 1, t0}}, t0); len(r) != 1 || r[0].Name != "old.csv" {
+	if r, _ := tr2.Update([]Entry{{Name: "old.csv", Size: 1, ModTime: t0.Add(-time.Minute)}, {Name: "new.csv", Size: 1, ModTime: t0}}, t0); len(r) != 1 || r[0].Name != "old.csv" {
 		t.Fatalf("trusted mtime: %v", names(r))
 	}
 }
@@ -57,7 +57,7 @@ func TestMarkerRule(t *testing.T) {
 	t0 := time.Now()
 	tr := NewTracker(Rules{Marker: "done", StableFor: time.Second})
 	old := t0.Add(-time.Hour)
-	list := []Entry{{"a.csv", 1, old}, {"b.csv", 1, old}, {"b.done", 0, old}, {"c.csv", 1, old}, {"c.csv.done", 0, old}}
+	list := []Entry{{Name: "a.csv", Size: 1, ModTime: old}, {Name: "b.csv", Size: 1, ModTime: old}, {Name: "b.done", Size: 0, ModTime: old}, {Name: "c.csv", Size: 1, ModTime: old}, {Name: "c.csv.done", Size: 0, ModTime: old}}
 	tr.Update(list, t0)
 	r, w := tr.Update(list, t0.Add(2*time.Second))
 	if len(r) != 2 || r[0].Name != "b.csv" || r[1].Name != "c.csv" || w != 1 {
@@ -244,10 +244,10 @@ func TestPairsWaitForEachOther(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	tr := NewTracker(Rules{Patterns: []string{"*.ndjson", "*.json"}, StableFor: 2 * time.Second, Pair: fhirPairs})
 	old := t0.Add(-time.Hour)
-	imm := Entry{"a-Immunization.ndjson", 10, old}
-	pat := Entry{"a-Patient.ndjson", 10, old}
-	lonePatient := Entry{"b-Patient.ndjson", 10, old}
-	bundle := Entry{"c.json", 10, old}
+	imm := Entry{Name: "a-Immunization.ndjson", Size: 10, ModTime: old}
+	pat := Entry{Name: "a-Patient.ndjson", Size: 10, ModTime: old}
+	lonePatient := Entry{Name: "b-Patient.ndjson", Size: 10, ModTime: old}
+	bundle := Entry{Name: "c.json", Size: 10, ModTime: old}
 	// Without its partner, neither file of a pair is taken; a file that
 	// stands alone is.
 	tr.Update([]Entry{imm, lonePatient, bundle}, t0)
@@ -309,5 +309,54 @@ func TestClaimPairTogether(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(work, cut.ID+"--b-Patient.ndjson")); err != nil {
 		t.Errorf("the partner of the cut claim: %v", err)
+	}
+}
+
+// Nothing izdrop will not take stays in an inbox silently: each such name
+// is reported once, with why, and patterns ignore case by default.
+func TestNotTakenIsReportedOnceWithWhy(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	old := t0.Add(-time.Hour)
+	tr := NewTracker(Rules{Patterns: []string{"*.csv"}, StableFor: time.Second, TrustModTime: true})
+	list := []Entry{
+		{Name: "EXPORT.CSV", Size: 5, ModTime: old},
+		{Name: "link.csv", Kind: "symlink"},
+		{Name: "sub", Kind: "folder"},
+		{Name: "work", Kind: "folder"},
+		{Name: ".izdrop.lock", Size: 0, ModTime: old},
+		{Name: "20261125T100000.000Z-0123456789--a.csv", Size: 5, ModTime: old},
+		{Name: "notes.txt", Size: 5, ModTime: old},
+		{Name: "x.csv.part", Size: 5, ModTime: old},
+		{Name: "a.csv.done", Size: 0, ModTime: old},
+	}
+	r, _ := tr.Update(list, t0)
+	if len(r) != 1 || r[0].Name != "EXPORT.CSV" {
+		t.Fatalf("ready %v: *.csv takes EXPORT.CSV", names(r))
+	}
+	got := map[string]string{}
+	for _, s := range tr.Skipped(list) {
+		got[s.Name] = s.Why
+	}
+	want := map[string]string{"link.csv": "symbolic link", "sub": "sub-folders", "notes.txt": "patterns (*.csv)",
+		"x.csv.part": "temporary name", "20261125T100000.000Z-0123456789--a.csv": "claimed files"}
+	if len(got) != len(want) {
+		t.Errorf("reported %v, want %v", got, want)
+	}
+	for n, w := range want {
+		if !strings.Contains(got[n], w) {
+			t.Errorf("%s: %q, want it to say %q", n, got[n], w)
+		}
+	}
+	if again := tr.Skipped(list); len(again) != 0 {
+		t.Errorf("reported twice: %v", again)
+	}
+	// Gone, then back: reported again.
+	tr.Skipped(list[:1])
+	if again := tr.Skipped(list); len(again) != len(want) {
+		t.Errorf("after coming back: %v", again)
+	}
+	cs := NewTracker(Rules{Patterns: []string{"*.csv"}, CaseSensitive: true, TrustModTime: true})
+	if r, _ := cs.Update(list[:1], t0); len(r) != 0 {
+		t.Error("a case-sensitive pattern took EXPORT.CSV")
 	}
 }
