@@ -242,16 +242,19 @@ func TestOtherFormats(t *testing.T) {
 path = "in-hl7"
 site = "s"
 profile = "legacy"
+endpoint = "sandbox"
 
 [inboxes.fhir]
 path = "in-fhir"
 site = "s"
 profile = "bulk"
+endpoint = "sandbox"
 
 [inboxes.own]
 path = "in-own"
 site = "s"
 profile = "bulk"
+endpoint = "sandbox"
 patterns = ["*-Immunization.ndjson", "*-Patient.ndjson"]
 
 [profiles.legacy]
@@ -310,6 +313,7 @@ path = "/exports"
 archive = "ra"
 site = "s"
 profile = "bulk"
+endpoint = "sandbox"
 
 [profiles.bulk]
 format = "fhir-ndjson"
@@ -333,7 +337,7 @@ format = "x12"
 	}
 	err = c.Validate(codes.Embedded())
 	for _, want := range []string{
-		`inboxes.r: profile "bulk" reads FHIR exports, whose two files izdrop takes together from local inboxes only`,
+		`c.toml:21: inboxes.r.profile: profile "bulk" reads FHIR exports, whose two files izdrop takes together from local inboxes only`,
 		`profiles.bulk: profile "bulk": set_site_fields and msh10 apply to format "hl7" only`,
 		`profiles.legacy: profile "legacy": date_format applies to format "csv" only`,
 		`profile "legacy": delimiter applies to format "csv" only`,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/izdrop/izdrop/internal/durable"
@@ -31,11 +32,26 @@ type Claimed struct {
 
 // NewClaimID returns a claim id: the UTC time (so names sort by claim
 // order) and random bits (so no two claims collide).
+// Within a process, ids strictly increase: two claims in the same
+// millisecond would otherwise sort by their random bits, and a resumed pass
+// could take the later file first.
 func NewClaimID(now time.Time) string {
 	var b [5]byte
 	rand.Read(b[:])
-	return now.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+	ms := now.UnixMilli()
+	for {
+		last := lastClaimMS.Load()
+		if ms <= last {
+			ms = last + 1
+		}
+		if lastClaimMS.CompareAndSwap(last, ms) {
+			break
+		}
+	}
+	return time.UnixMilli(ms).UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
 }
+
+var lastClaimMS atomic.Int64
 
 func isClaimName(name string) bool {
 	id, _, ok := strings.Cut(name, "--")
