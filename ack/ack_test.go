@@ -176,3 +176,22 @@ func TestBatchACKIsClassifiedPerMessage(t *testing.T) {
 		t.Errorf("overall %s", a.Outcome)
 	}
 }
+
+// Where the registry is is not patient data: a connection error keeps it.
+func TestRedactKeepsTheEndpoint(t *testing.T) {
+	for _, in := range []string{
+		`connect: Post "https://cair.example.gov/CATRN-WS/IISService": dial tcp 10.20.30.40:443: connect: connection refused`,
+		`read: Post "http://127.0.0.1:8931/CATRN-WS/IISService": EOF`,
+		`dial tcp [::1]:8931: connect: connection refused`,
+	} {
+		got := Redact(in)
+		for _, keep := range []string{"cair.example.gov/CATRN-WS/IISService", "10.20.30.40:443", "127.0.0.1:8931", "[::1]:8931"} {
+			if strings.Contains(in, keep) && !strings.Contains(got, keep) {
+				t.Errorf("Redact(%q) = %q: lost %s", in, got, keep)
+			}
+		}
+	}
+	if got := Redact(`Patient "Jane Doe" born 2018-01-01, phone 415 555 0100`); strings.Contains(got, "Jane") || strings.Contains(got, "555") || strings.Contains(got, "2018") {
+		t.Errorf("patient data kept: %q", got)
+	}
+}

@@ -109,6 +109,9 @@ func Reserve(root string, result Result, day time.Time, name, owner string) (str
 		}
 		f.Close()
 		if werr != nil {
+			// A full disk, say: an empty reservation left behind would push
+			// the file to another name later, with an orphan beside it.
+			os.Remove(p + ACKJSON)
 			return "", werr
 		}
 		durable.SyncDir(dir)

@@ -140,6 +140,9 @@ type Endpoint struct {
 	// Concurrency is the number of calls in flight and of kept-alive
 	// connections (default 4).
 	Concurrency int `toml:"concurrency"`
+	// MaxMessageBytes caps one message (default 65536): a larger one is
+	// never sent, its records are refused with the reason.
+	MaxMessageBytes int `toml:"max_message_bytes"`
 	// Rate caps calls per second (0: no cap).
 	Rate float64 `toml:"rate"`
 	// RetryBudget is how long one message is retried after transient
@@ -548,6 +551,9 @@ func (e *Endpoint) defaults(c *Config) {
 	if e.Concurrency == 0 {
 		e.Concurrency = 4
 	}
+	if e.MaxMessageBytes == 0 {
+		e.MaxMessageBytes = 64 << 10
+	}
 	if e.RetryBudget.Duration == 0 {
 		e.RetryBudget.Duration = 10 * time.Minute
 	}
@@ -731,6 +737,9 @@ func (c *Config) validateEndpoint(name string, add func(key, format string, args
 	}
 	if e.Rate < 0 {
 		add(where+".rate", "must not be negative")
+	}
+	if e.MaxMessageBytes < 4096 {
+		add(where+".max_message_bytes", "%d: use at least 4096", e.MaxMessageBytes)
 	}
 	if e.BreakerMaxCooldown.Duration < e.BreakerCooldown.Duration {
 		add(where+".breaker_max_cooldown", "%s is shorter than breaker_cooldown (%s)", e.BreakerMaxCooldown, e.BreakerCooldown)

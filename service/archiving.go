@@ -48,7 +48,7 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 	if f.State != journal.Archiving || target == "" {
 		target, err = archive.Reserve(in.cfg.Archive, result, in.s.opt.Now().In(in.s.cfg.Location()), c.Name, f.Claim)
 		if err != nil {
-			log.Error().Err(err).Msg("cannot reserve an archive name")
+			log.Error().Err(err).Str("archive", in.cfg.Archive).Msg("cannot reserve a name in the archive (full or read-only?): the file stays in work/ and its filing is retried at the next pass")
 			return Summary{Pending: 1}
 		}
 		if err := j.SetFile(bg, f.Claim, journal.Archiving, string(result), target, fileErr); err != nil {
@@ -76,7 +76,7 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 			return Summary{Pending: 1}
 		}
 		if err := archive.Move(c.Path, target); err != nil {
-			log.Error().Err(err).Msg("moving the file to the archive failed; retried at the next pass")
+			log.Error().Err(err).Msg("moving the file to the archive failed: the file stays in work/ and its filing is retried at the next pass")
 			return Summary{Pending: 1}
 		}
 	case !exists(target):

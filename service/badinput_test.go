@@ -49,7 +49,7 @@ func TestBadInputsEndVisiblyAndDelayNothing(t *testing.T) {
 	}
 	os.Symlink(filepath.Join(f.inbox, "good.csv"), filepath.Join(f.inbox, "link.csv"))
 	var logs bytes.Buffer
-	s, err := service.New(f.cfg, service.Options{Log: zerolog.New(&logs), Version: "test"})
+	s, err := service.New(f.cfg, service.Options{Log: zerolog.New(zerolog.SyncWriter(&logs)), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

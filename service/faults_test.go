@@ -81,3 +81,35 @@ func patients(t *testing.T, n int) []byte {
 	}
 	return []byte(b.String())
 }
+
+// A message over the endpoint's size cap is never sent: its records are
+// refused with the reason, and the file's other records go.
+func TestAMessageOverTheCapIsRefusedNotSent(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{})
+	f.cfg.Endpoints["reg"].MaxMessageBytes = 4096
+	ex := strings.SplitN(string(example(t, "visit-administered.csv")), "\n", 2)
+	row := strings.Split(strings.TrimSpace(ex[1]), "\n")[0]
+	var b strings.Builder
+	b.WriteString(ex[0] + "\n")
+	for i := 0; i < 12; i++ { // one patient, twelve doses: one big message
+		b.WriteString(strings.Replace(row, "V-2026-0001", fmt.Sprintf("V-BIG-%02d", i), 1) + "\n")
+	}
+	b.WriteString(strings.Replace(strings.Replace(row, "MRN10001", "MRN20002", 1), "V-2026-0001", "V-SMALL", 1) + "\n")
+	f.drop(t, "big.csv", []byte(b.String()))
+	sum := runOnce(t, f)
+	if sum.Failed != 1 || sum.Records["invalid"] != 12 || sum.Records["accepted"] != 1 {
+		t.Fatalf("%+v", sum)
+	}
+	p, _ := f.archived("big.csv")
+	sc := readSidecar(t, p)
+	if sc.Records[0].Outcome != "invalid" || sc.Records[0].MSH10 != "" || !strings.Contains(sc.Records[0].Errors[0].Text, "max_message_bytes") {
+		t.Errorf("record %+v", sc.Records[0])
+	}
+	for _, r := range f.sb.Received() {
+		for _, d := range r.Doses {
+			if strings.HasPrefix(d.ID, "V-BIG") {
+				t.Fatalf("%s reached the registry", d.ID)
+			}
+		}
+	}
+}

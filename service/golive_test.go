@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,58 @@ endpoint = "cair"
 	}
 	if ids["staging"] == ids["production"] {
 		t.Errorf("staging and production share the registry identity %q", ids["staging"])
+	}
+}
+
+// run --once beside serve: the second izdrop uses the first one's embedded
+// sandbox instead of failing on its address; another program there is an
+// error that says so.
+func TestASecondIzdropSharesTheEmbeddedSandbox(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	f := newFixture(t, "", sandbox.Faults{})
+	f.cfg.Sandbox.Listen = addr
+	f.cfg.Inboxes["clinic"].Endpoint = config.SandboxEndpoint
+	first, err := service.New(f.cfg, service.Options{Log: zerolog.Nop(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if first.Sandbox() == nil {
+		t.Fatal("the first izdrop started no sandbox")
+	}
+	second, err := service.New(f.cfg, service.Options{Log: zerolog.Nop(), Version: "test"})
+	if err != nil {
+		t.Fatalf("the second izdrop: %v", err)
+	}
+	f.drop(t, "a.csv", example(t, "visit-administered.csv"))
+	sum, err := second.RunOnce(context.Background())
+	second.Close()
+	if err != nil || sum.Done != 1 || first.Sandbox().Stats().Messages == 0 {
+		t.Fatalf("run beside the first: %+v %v", sum, err)
+	}
+	// Another program on the address.
+	first.Close()
+	other, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port was taken meanwhile: %v", err)
+	}
+	defer other.Close()
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+			c.Close()
+		}
+	}()
+	if _, err := service.New(f.cfg, service.Options{Log: zerolog.Nop(), Version: "test"}); err == nil || !strings.Contains(err.Error(), "in use by another program") {
+		t.Errorf("err = %v", err)
 	}
 }

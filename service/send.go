@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,20 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 			enc := encoders.Get().(*hl7.Encoder)
 			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)
 			encoders.Put(enc)
+			if limit := in.maxMessageBytes(); len(msg.Raw) > limit {
+				// Never sent: the registry would answer with a fault (or
+				// choke), and nothing about it would get better by retrying.
+				issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "message-too-large",
+					Text: fmt.Sprintf("the message for these records would be %d bytes; the limit is %d (max_message_bytes)", len(msg.Raw), limit)}})
+				for i := range jrecs {
+					if jrecs[i].Outcome == "" {
+						jrecs[i].Outcome, jrecs[i].Problems = string(ack.Invalid), issue
+					}
+				}
+				in.log.Warn().Str("file", f.Name).Int("message", m.Seq).Int("line", m.Records[0].Line).Int("bytes", len(msg.Raw)).
+					Msg("message too large: its records are refused, not sent")
+				send, msg.Raw, msg.Lines, msg.MSH10, msg.State = nil, nil, nil, "", journal.Done
+			}
 			for i := range jrecs {
 				if jrecs[i].Outcome == "" {
 					jrecs[i].MSH10 = hdr.ControlID
@@ -246,4 +261,12 @@ func waitReason(err error) string {
 		return "the registry is unreachable (circuit breaker open): " + ack.Redact(err.Error())
 	}
 	return ack.Redact(err.Error())
+}
+
+// maxMessageBytes is the endpoint's cap on one message.
+func (in *inbox) maxMessageBytes() int {
+	if e, ok := in.s.cfg.Endpoints[in.cfg.Endpoint]; ok && e.MaxMessageBytes > 0 {
+		return e.MaxMessageBytes
+	}
+	return 64 << 10
 }

@@ -32,14 +32,15 @@ type Options struct {
 // Service is izdrop running: inboxes watched or scheduled, files claimed,
 // read, delivered and archived, all journalled.
 type Service struct {
-	cfg       *config.Config
-	opt       Options
-	log       zerolog.Logger
-	journal   *journal.Journal
-	codes     *codes.Set
-	sandbox   *sandbox.Server
-	endpoints map[string]*endpoint
-	inboxes   []*inbox
+	cfg        *config.Config
+	opt        Options
+	log        zerolog.Logger
+	journal    *journal.Journal
+	codes      *codes.Set
+	sandbox    *sandbox.Server // nil when none runs here (or another izdrop's is used)
+	sandboxURL string
+	endpoints  map[string]*endpoint
+	inboxes    []*inbox
 
 	// sendCtx outlives a stop request by the shutdown grace, so calls in
 	// flight can finish; stopSending ends it.
@@ -65,11 +66,13 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	fail := func(err error) (*Service, error) { s.Close(); return nil, err }
 	for _, name := range cfg.InboxNames() {
 		in := cfg.Inboxes[name]
-		if Embedded(cfg, in.Endpoint) && s.sandbox == nil {
-			if s.sandbox, err = StartSandbox(cfg, s.log); err != nil {
+		if Embedded(cfg, in.Endpoint) && s.sandboxURL == "" {
+			if s.sandbox, s.sandboxURL, err = EmbeddedSandbox(cfg, s.log); err != nil {
 				return fail(fmt.Errorf("embedded sandbox: %w", err))
 			}
-			s.log.Info().Str("url", s.sandbox.URL()).Msg("embedded sandbox registry started: its page shows what it received")
+			if s.sandbox != nil {
+				s.log.Info().Str("url", s.sandboxURL).Msg("embedded sandbox registry started: its page shows what it received")
+			}
 		}
 	}
 	if n, err := s.journal.LegacyAccepted(context.Background()); err == nil && n > 0 {
@@ -80,11 +83,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 		ic := cfg.Inboxes[name]
 		ep, ok := s.endpoints[ic.Endpoint]
 		if !ok {
-			sbURL := ""
-			if s.sandbox != nil {
-				sbURL = s.sandbox.URL()
-			}
-			oep, err := OutboundEndpoint(cfg, ic.Endpoint, sbURL)
+			oep, err := OutboundEndpoint(cfg, ic.Endpoint, s.sandboxURL)
 			if err != nil {
 				return fail(err)
 			}
@@ -104,6 +103,9 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 			return fail(err)
 		}
 		s.inboxes = append(s.inboxes, in)
+	}
+	for _, in := range s.inboxes {
+		in.cleanLeftovers(context.Background())
 	}
 	return s, nil
 }

@@ -88,12 +88,14 @@ func RunTestplan(ctx context.Context, c *config.Config, o TestplanOptions) (Test
 	}
 	sbURL := ""
 	if Embedded(c, epName) {
-		sb, err := StartSandbox(c, o.Log)
+		sb, url, err := EmbeddedSandbox(c, o.Log)
 		if err != nil {
 			return rep, fmt.Errorf("embedded sandbox: %w", err)
 		}
-		defer sb.Close()
-		sbURL = sb.URL()
+		if sb != nil {
+			defer sb.Close()
+		}
+		sbURL = url
 	}
 	oep, err := OutboundEndpoint(c, epName, sbURL)
 	if err != nil {

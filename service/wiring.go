@@ -1,10 +1,13 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,6 +35,33 @@ func NewLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// EmbeddedSandbox starts the embedded sandbox registry, or, when its
+// address is taken by the embedded sandbox of another izdrop on this
+// machine (a `run --once` beside a `serve`), uses that one: srv is then nil
+// and only url is set. Any other program on the address is an error that
+// says so.
+func EmbeddedSandbox(c *config.Config, log zerolog.Logger) (srv *sandbox.Server, url string, err error) {
+	srv, err = StartSandbox(c, log)
+	if err == nil {
+		return srv, srv.URL(), nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, "", err
+	}
+	url = "http://" + c.Sandbox.Listen
+	client := http.Client{Timeout: 3 * time.Second}
+	resp, gerr := client.Get(url + sandbox.Path2011 + "?wsdl")
+	if gerr == nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(b), "urn:cdc:iisb:2011") {
+			log.Info().Str("url", url).Msg("another izdrop's embedded sandbox is at [sandbox] listen: using it")
+			return nil, url, nil
+		}
+	}
+	return nil, "", fmt.Errorf("[sandbox] listen %s is in use by another program (not an izdrop sandbox): give [sandbox] listen another address", c.Sandbox.Listen)
 }
 
 // StartSandbox starts the embedded sandbox registry with the [sandbox]

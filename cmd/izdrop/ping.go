@@ -40,13 +40,17 @@ func pingCmd(args []string, stdout, stderr io.Writer) int {
 	log, _ := service.NewLogger("auto", "warn", stderr)
 	sandboxURL := ""
 	if service.Embedded(c, *name) {
-		sb, err := service.StartSandbox(c, log)
+		sb, url, err := service.EmbeddedSandbox(c, log)
 		if err != nil {
 			return fail(stderr, err)
 		}
-		defer sb.Close()
-		sandboxURL = sb.URL()
-		fmt.Fprintf(stdout, "endpoint %q is the embedded sandbox, started at %s for this test\n", *name, sb.URL())
+		sandboxURL = url
+		if sb != nil {
+			defer sb.Close()
+			fmt.Fprintf(stdout, "endpoint %q is the embedded sandbox, started at %s for this test\n", *name, url)
+		} else {
+			fmt.Fprintf(stdout, "endpoint %q is the embedded sandbox of the izdrop running at %s\n", *name, url)
+		}
 	}
 	ep, err := service.OutboundEndpoint(c, *name, sandboxURL)
 	if err != nil {
