@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,10 @@ func TestOnePatientsFaultsDoNotStopTheOthers(t *testing.T) {
 		if r.Outcome != "rejected" || len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Text, "while answering other messages") {
 			t.Errorf("the failing patient's record: %+v", r)
 		}
+	}
+	rej, _ := os.ReadFile(p + ".rejects.csv")
+	if !strings.Contains(string(rej), "registry: fault: ") || strings.Contains(string(rej), ":  ") {
+		t.Errorf("rejects.csv:\n%s", rej)
 	}
 	if st := f.sb.Stats(); st.Calls != st.Submits {
 		t.Errorf("%d breaker probes: the breaker opened for one patient's failures", st.Calls-st.Submits)
