@@ -32,7 +32,8 @@ import (
 
 // Journal is an open journal, safe for concurrent use.
 type Journal struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 }
 
 const schema = `
@@ -147,7 +148,7 @@ func Open(path string) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	return &Journal{db: db}, nil
+	return &Journal{db: db, path: path}, nil
 }
 
 // isBusy reports SQLITE_BUSY (database is locked) and its extended codes.
@@ -167,6 +168,9 @@ func setUp(db *sql.DB) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(statusSchema); err != nil {
 		return err
 	}
 	var hasRaw int

@@ -47,7 +47,8 @@ func TestBadInputsEndVisiblyAndDelayNothing(t *testing.T) {
 	for _, c := range cases {
 		f.drop(t, c.name, c.data)
 	}
-	os.Symlink(filepath.Join(f.inbox, "good.csv"), filepath.Join(f.inbox, "link.csv"))
+	// Windows makes links only with a privilege; the rest holds there too.
+	linked := runtime.GOOS != "windows" && os.Symlink(filepath.Join(f.inbox, "good.csv"), filepath.Join(f.inbox, "link.csv")) == nil
 	var logs bytes.Buffer
 	s, err := service.New(f.cfg, service.Options{Log: zerolog.New(zerolog.SyncWriter(&logs)), Version: "test"})
 	if err != nil {
@@ -92,10 +93,10 @@ func TestBadInputsEndVisiblyAndDelayNothing(t *testing.T) {
 		t.Errorf("the registry saw a too-large message or a probe: %+v", st)
 	}
 	// The link is not taken, and the log says why, once.
-	if _, err := os.Lstat(filepath.Join(f.inbox, "link.csv")); err != nil {
+	if _, err := os.Lstat(filepath.Join(f.inbox, "link.csv")); linked && err != nil {
 		t.Error("the link was taken")
 	}
-	if n := strings.Count(logs.String(), `"file":"link.csv","reason":"a symbolic link`); n != 1 {
+	if n := strings.Count(logs.String(), `"file":"link.csv","reason":"a symbolic link`); linked && n != 1 {
 		t.Errorf("the link was reported %d times", n)
 	}
 	if strings.Contains(logs.String(), "Alvarez") || strings.Contains(logs.String(), "2024-03-14") {

@@ -97,7 +97,7 @@ format = "fhir-ndjson"
 		records int
 	}{{batch, 10}, {imm, 10}, {bun, 1}} {
 		sc := readSidecar(t, c.path)
-		if !strings.Contains(c.path, "/done/") || sc.Result != "done" || len(sc.Records) != c.records {
+		if !strings.Contains(filepath.ToSlash(c.path), "/done/") || sc.Result != "done" || len(sc.Records) != c.records {
 			t.Errorf("%s: %s with %d records, counts %v", filepath.Base(c.path), sc.Result, len(sc.Records), sc.Counts)
 		}
 		for _, r := range sc.Records {

@@ -47,7 +47,7 @@ func EmbeddedSandbox(c *config.Config, log zerolog.Logger) (srv *sandbox.Server,
 	if err == nil {
 		return srv, srv.URL(), nil
 	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
+	if !addrInUse(err) {
 		return nil, "", err
 	}
 	url = "http://" + c.Sandbox.Listen
@@ -111,4 +111,11 @@ func OutboundEndpoint(c *config.Config, name, sandboxURL string) (outbound.Endpo
 		Concurrency: e.Concurrency, Rate: e.Rate, RetryBudget: e.RetryBudget.Duration, MaxAttempts: e.MaxAttempts,
 		BreakerFailures: e.BreakerFailures, BreakerCooldown: e.BreakerCooldown.Duration, MaxCooldown: e.BreakerMaxCooldown.Duration,
 	}, nil
+}
+
+// addrInUse reports an address taken by another listener (WSAEADDRINUSE,
+// 10048, on Windows).
+func addrInUse(err error) bool {
+	var errno syscall.Errno
+	return errors.Is(err, syscall.EADDRINUSE) || errors.As(err, &errno) && errno == 10048
 }

@@ -321,3 +321,6 @@ func (t *Tracker) whyNot(e Entry) string {
 	}
 	return ""
 }
+
+// Matches reports whether a name matches the rules' patterns.
+func (t *Tracker) Matches(name string) bool { return t.matches(name) }
