@@ -46,6 +46,10 @@ type Config struct {
 	Profiles map[string]*Profile `toml:"profiles"`
 	// Sandbox configures the embedded sandbox registry.
 	Sandbox Sandbox `toml:"sandbox"`
+	// Status configures the status page and metrics `izdrop serve` serves.
+	Status Status `toml:"status"`
+	// Alerts say whom to tell when something needs a person.
+	Alerts Alerts `toml:"alerts"`
 
 	path  string // the file read, for relative paths and messages
 	dir   string
@@ -315,6 +319,40 @@ type Profile struct {
 	MSH10 string `toml:"msh10"`
 }
 
+// Status configures the status page, its metrics and progress logging.
+type Status struct {
+	// Listen is the status page's address (default 127.0.0.1:8932; "off"
+	// for none). An address other than loopback needs username and a
+	// password: the page lists files and record ids.
+	Listen string `toml:"listen"`
+	// Username and PasswordEnv / PasswordFile guard the page with basic
+	// auth.
+	Username     string `toml:"username"`
+	PasswordEnv  string `toml:"password_env"`
+	PasswordFile string `toml:"password_file"`
+	// ProgressEvery is how often serve logs the progress of a file still
+	// being sent (default 30s).
+	ProgressEvery Duration `toml:"progress_every"`
+}
+
+// Alerts say how izdrop tells a person that something needs them: a file
+// filed under failed/, an endpoint's breaker open, credentials refused, a
+// file waiting too long. Each alert is a small JSON document (kind, inbox,
+// endpoint, file name, claim, counts, text) - never patient data.
+type Alerts struct {
+	// Command runs with the alert as JSON on its standard input, e.g.
+	// ["/usr/local/bin/notify-team", "--izdrop"].
+	Command []string `toml:"command"`
+	// Webhook receives the alert as a JSON POST.
+	Webhook string `toml:"webhook"`
+	// WebhookHeaderEnv names an environment variable holding one
+	// "Name: value" header for the webhook (a token, say).
+	WebhookHeaderEnv string `toml:"webhook_header_env"`
+	// WaitingLongerThan alerts when a file has waited in work/ for the
+	// registry this long (default 2h).
+	WaitingLongerThan Duration `toml:"waiting_longer_than"`
+}
+
 // Sandbox configures the embedded sandbox registry, started in-process for
 // the endpoint "sandbox".
 type Sandbox struct {
@@ -498,6 +536,18 @@ func (c *Config) defaults() {
 				}
 			}
 		}
+	}
+	if c.Status.Listen == "" {
+		c.Status.Listen = "127.0.0.1:8932"
+	}
+	if c.Status.ProgressEvery.Duration == 0 {
+		c.Status.ProgressEvery.Duration = 30 * time.Second
+	}
+	if c.Status.PasswordFile != "" {
+		c.Status.PasswordFile = c.Abs(c.Status.PasswordFile)
+	}
+	if c.Alerts.WaitingLongerThan.Duration == 0 {
+		c.Alerts.WaitingLongerThan.Duration = 2 * time.Hour
 	}
 	sb := &c.Sandbox
 	if sb.Listen == "" {
@@ -684,6 +734,23 @@ func (c *Config) Validate(cs *codes.Set) error {
 	}
 	for _, name := range sorted(c.Inboxes) {
 		c.validateInbox(name, cs, add)
+	}
+	if st := c.Status; st.Listen != "off" {
+		host, _, err := net.SplitHostPort(st.Listen)
+		switch {
+		case err != nil:
+			add("status.listen", "%q: %v", st.Listen, err)
+		case !isLoopback("http://"+st.Listen) && (st.Username == "" || st.PasswordEnv == "" && st.PasswordFile == ""):
+			add("status.listen", "%q is reachable from other machines: set username and password_env (or password_file), or listen on 127.0.0.1 (host %q)", st.Listen, host)
+		}
+		if (st.Username == "") != (st.PasswordEnv == "" && st.PasswordFile == "") {
+			add("status", "username and password_env (or password_file) go together")
+		}
+	}
+	if a := c.Alerts; a.Webhook != "" {
+		if u, err := url.Parse(a.Webhook); err != nil || u.Host == "" || u.Scheme != "https" && !isLoopback(a.Webhook) {
+			add("alerts.webhook", "%q: an https URL (plain http only on loopback)", a.Webhook)
+		}
 	}
 	// Two inboxes on one folder would claim each other's files.
 	paths := map[string]string{}

@@ -80,6 +80,9 @@ id = "DEMO01"
 region = "CAIRBA"
 county = "San Francisco"
 
+[status]
+listen = "127.0.0.1:0"
+
 [endpoints.reg]
 environment = "staging"
 url = %q

@@ -45,6 +45,10 @@ type Endpoint struct {
 	BreakerFailures int           // transient failures in a row that open the breaker (default 5)
 	BreakerCooldown time.Duration // open time before a probe (default 30s)
 	MaxCooldown     time.Duration // cap of the doubling cool-down (default 2 x BreakerCooldown)
+	// OnSubmit, when set, is told of every submitSingleMessage call Deliver
+	// makes: how long it took and its error (nil for an answer). For
+	// metrics; it must not block.
+	OnSubmit func(took time.Duration, err error)
 	// FailFast makes Deliver return at once (ErrNotDelivered, ErrBreakerOpen)
 	// while the breaker is open, instead of waiting for it within the
 	// budget: for callers that keep undelivered messages and come back.

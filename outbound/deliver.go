@@ -196,8 +196,12 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 				return notDelivered(attempt-1, waitEnded(ctx))
 			}
 		}
+		began := time.Now()
 		text, err := c.Submit(ctx, hl7)
 		<-c.sem
+		if c.ep.OnSubmit != nil {
+			c.ep.OnSubmit(time.Since(began), err)
+		}
 		var sec *SecurityFault
 		if errors.As(err, &sec) {
 			// Before the gate opens: the next call must see the refusal.

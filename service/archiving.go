@@ -135,6 +135,8 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 		ev = ev.Int(k, counts[k])
 	}
 	ev.Str("result", string(result)).Str("archive", target).Msg("file archived")
+	f.Error = fileErr
+	in.filed(f, result, counts)
 	s := Summary{Records: counts}
 	if result == archive.Done {
 		s.Done = 1

@@ -31,6 +31,7 @@ type endpoint struct {
 
 	mu            sync.Mutex
 	refusalLogged bool
+	lastState     string // as the monitor last recorded it
 }
 
 func newEndpoint(ctx context.Context, name string, e *config.Endpoint, cl *outbound.Client, j *journal.Journal, log zerolog.Logger) (*endpoint, error) {

@@ -51,11 +51,12 @@ func TestRecoveryResumesWithinTheCooldownCap(t *testing.T) {
 	f.cfg.Endpoints["reg"].BreakerMaxCooldown.Duration = 400 * time.Millisecond
 	f.cfg.Inboxes["clinic"].Rescan.Duration = time.Hour
 	s := f.service(t)
+	// Dropped before the start: with no rescan, the first pass must see it.
+	f.drop(t, "a.csv", patients(t, 6))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx) }()
-	f.drop(t, "a.csv", patients(t, 6))
 	// The breaker's probes are the calls that are not submissions.
 	probes := func() int64 { st := f.sb.Stats(); return st.Calls - st.Submits }
 	waitFor(t, "the breaker to open", 10*time.Second, func() bool { return probes() > 0 })

@@ -34,6 +34,8 @@ type inbox struct {
 	// per pass, not once per message (an outage is one event).
 	undelivered atomic.Int64
 	lastWhy     atomic.Value // string
+
+	queue atomic.Int64 // files waiting at the last pass, for the metrics
 }
 
 func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
@@ -82,9 +84,7 @@ func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, 
 	pair := topt.Profile.Pairing()
 	var src source = localSource{in: ic, pair: pair}
 	if ic.Kind == "sftp" {
-		ss := *s
-		ss.log = log
-		if src, err = newSFTPSource(context.Background(), ic, s.journal, s.cfg.Location(), &ss); err != nil {
+		if src, err = newSFTPSource(context.Background(), ic, s.journal, s.cfg.Location(), log); err != nil {
 			return nil, fmt.Errorf("inbox %s: %w", name, err)
 		}
 	}
@@ -162,7 +162,7 @@ type passSummary struct {
 // stop or waiting for the registry), oldest claim first, then new files as
 // they become ready, oldest first. With once, it waits for files still
 // being written (a bounded time) instead of leaving them for later.
-func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
+func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err error) {
 	select {
 	case in.busy <- struct{}{}:
 		defer func() { <-in.busy }()
@@ -171,7 +171,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 	}
 	in.undelivered.Store(0)
 	defer in.logUndelivered()
-	var sum passSummary
+	defer func() { in.queue.Store(int64(sum.waiting + sum.Pending)) }()
 	if _, refused := in.ep.refused(ctx); refused {
 		// Not an outage: every try would be another failed login. Files
 		// stay in the inbox (and in work/) until the credentials work.

@@ -62,6 +62,8 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 	}
 	var b batch
 	var differs atomic.Bool
+	prog := in.s.progress.start(in.name, c.Name, c.ID, f.Size, in.s.opt.Now())
+	defer in.s.progress.end(c.ID)
 	for ctx.Err() == nil && !differs.Load() {
 		m, err := r.Next()
 		if err == io.EOF {
@@ -71,12 +73,21 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 			b.wait()
 			return false, "", err
 		}
+		prog.records.Add(int64(len(m.Records)))
+		prog.read.Store(m.Records[len(m.Records)-1].End)
 		key := m.SiteID + "\x00" + m.PatientID
 		if m.PatientID == "" {
 			key = fmt.Sprintf("%s\x00line %d", c.ID, m.Records[0].Line)
 		}
-		b.submit(ctx, sc, key, func() bool { return in.deliver(ctx, f, m, &differs) })
+		b.submit(ctx, sc, key, func() bool {
+			final := in.deliver(ctx, f, m, &differs)
+			if final {
+				prog.done.Add(int64(len(m.Records)))
+			}
+			return final
+		})
 	}
+	prog.read.Store(f.Size)
 	pending = b.wait()
 	if differs.Load() {
 		// verify catches it at the next pass; meanwhile no newer file may

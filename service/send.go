@@ -112,6 +112,9 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 	// failed commit is tried again before the message is left to be resent.
 	for try := 0; ; try++ {
 		err := j.FinishMessage(context.Background(), in.ep.registry, f.Claim, row.Seq, string(d.Outcome), d.Raw(), d.Attempts, outs)
+		if try == 0 && d.Attempts > 1 {
+			in.s.metrics.retries.WithLabelValues(in.ep.name).Add(float64(d.Attempts - 1))
+		}
 		if err == nil {
 			break
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/izdrop/izdrop/alert"
 	"github.com/izdrop/izdrop/codes"
 	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/journal"
@@ -42,6 +43,15 @@ type Service struct {
 	endpoints  map[string]*endpoint
 	inboxes    []*inbox
 
+	metrics     *metrics
+	notifier    *alert.Notifier
+	progress    progressTable
+	host        string
+	started     time.Time
+	lastBeat    time.Time
+	waitAlerted sync.Map // claims of files a waiting alert went out for
+	statusURL   string
+
 	// sendCtx outlives a stop request by the shutdown grace, so calls in
 	// flight can finish; stopSending ends it.
 	sendCtx     context.Context
@@ -54,7 +64,13 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{cfg: cfg, opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}}
+	s := &Service{cfg: cfg, opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}, metrics: newMetrics(), started: opt.Now()}
+	s.host, _ = os.Hostname()
+	hdr := ""
+	if cfg.Alerts.WebhookHeaderEnv != "" {
+		hdr = os.Getenv(cfg.Alerts.WebhookHeaderEnv)
+	}
+	s.notifier = alert.New(alert.Options{Command: cfg.Alerts.Command, Webhook: cfg.Alerts.Webhook, Header: hdr, Log: opt.Log.With().Str("component", "alert").Logger()})
 	s.sendCtx, s.stopSending = context.WithCancel(context.Background())
 	var err error
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
@@ -88,6 +104,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 				return fail(err)
 			}
 			oep.FailFast = true
+			oep.OnSubmit = s.metrics.onSubmit(ic.Endpoint)
 			cl, err := outbound.New(oep, s.log)
 			if err != nil {
 				return fail(err)
@@ -107,6 +124,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	for _, in := range s.inboxes {
 		in.cleanLeftovers(context.Background())
 	}
+	s.registerGauges()
 	return s, nil
 }
 
@@ -128,6 +146,9 @@ func (s *Service) Close() {
 	if s.sandbox != nil {
 		s.sandbox.Close()
 	}
+	if s.notifier != nil {
+		s.notifier.Close()
+	}
 	if s.journal != nil {
 		s.journal.Close()
 	}
@@ -140,6 +161,8 @@ type Summary struct {
 	// Refused names the endpoints whose registry refused our credentials:
 	// their inboxes' files were left where they are.
 	Refused []string
+	// ByInbox is the same, per inbox (RunOnce only).
+	ByInbox map[string]Summary
 }
 
 func (a *Summary) add(b Summary) {
@@ -167,12 +190,20 @@ func (s *Service) RunOnce(ctx context.Context) (Summary, error) {
 	var mu sync.Mutex
 	var total Summary
 	defer s.graceOnStop(ctx)()
+	mctx, stopMonitor := context.WithCancel(context.Background())
+	monitored := make(chan struct{})
+	go func() { defer close(monitored); s.monitor(mctx, 2*time.Second) }()
+	defer func() { stopMonitor(); <-monitored; s.check(context.Background()) }()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, in := range s.inboxes {
 		g.Go(func() error {
 			sum, err := in.pass(gctx, true)
 			mu.Lock()
 			total.add(sum.Summary)
+			if total.ByInbox == nil {
+				total.ByInbox = map[string]Summary{}
+			}
+			total.ByInbox[in.name] = sum.Summary
 			mu.Unlock()
 			return err
 		})
@@ -188,6 +219,13 @@ func (s *Service) RunOnce(ctx context.Context) (Summary, error) {
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.graceOnStop(ctx)()
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.monitor(gctx, 2*time.Second); return nil })
+	if stop, err := s.serveStatus(); err != nil {
+		// The page is for people; the records go on without it.
+		s.log.Error().Err(err).Str("listen", s.cfg.Status.Listen).Msg("the status page could not start")
+	} else if stop != nil {
+		defer stop()
+	}
 	var crons []*cron.Cron
 	for _, in := range s.inboxes {
 		if in.cfg.Schedule != "" {

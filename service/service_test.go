@@ -48,6 +48,9 @@ data_dir = %q
 log_format = "json"
 shutdown_grace = "3s"
 
+[status]
+listen = "off"
+
 [sites.demo]
 id = "DEMO01"
 region = "CAIRBA"

@@ -80,9 +80,9 @@ type sftpSource struct {
 	log   zerolog.Logger
 }
 
-func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, loc *time.Location, s *Service) (*sftpSource, error) {
+func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, loc *time.Location, log zerolog.Logger) (*sftpSource, error) {
 	cfg := watcher.SFTPConfig{Host: in.Host, Port: in.Port, User: in.User, KeyFile: in.KeyFile, KnownHosts: in.KnownHosts,
-		InsecureIgnoreHostKey: in.InsecureIgnoreHostKey, Path: in.Path, Log: s.log}
+		InsecureIgnoreHostKey: in.InsecureIgnoreHostKey, Path: in.Path, Log: log}
 	var err error
 	if in.PasswordEnv != "" || in.PasswordFile != "" {
 		if cfg.Password, err = config.Secret(in.PasswordEnv, in.PasswordFile); err != nil {
@@ -106,7 +106,7 @@ func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, lo
 		c.Close()
 		return nil, err
 	}
-	return &sftpSource{in: in, sftp: c, j: j, loc: loc, local: filepath.Join(in.Archive, "work"), log: s.log}, nil
+	return &sftpSource{in: in, sftp: c, j: j, loc: loc, local: filepath.Join(in.Archive, "work"), log: log}, nil
 }
 
 func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {

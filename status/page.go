@@ -23,6 +23,9 @@ import (
 var templates embed.FS
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
+	// inloc is replaced per server by the service's zone.
+	"inloc":    func(t time.Time) time.Time { return t },
+	"fmttime":  func(t time.Time, layout string) string { return t.Format(layout) },
 	"outcomes": func() []string { return outcomes },
 	"counts":   countLine,
 	"stateClass": func(s string) string {
@@ -128,11 +131,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading the journal: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	counts := map[string]map[string]int{}
-	for _, in := range rep.Inboxes {
-		counts[in.Name] = in.Records
-	}
-	s.render(w, "overview", map[string]any{"Title": "status", "At": rep.At, "Report": rep, "Counts": counts, "Chart": Chart(days)})
+	s.render(w, "overview", map[string]any{"Title": "status", "At": rep.At, "Report": rep, "Chart": Chart(days)})
 }
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
@@ -188,8 +187,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
+	loc := s.Config.Location()
+	t := template.Must(page.Clone()).Funcs(template.FuncMap{"inloc": func(t time.Time) time.Time { return t.In(loc) }})
 	var b strings.Builder
-	if err := page.ExecuteTemplate(&b, name, data); err != nil {
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
 		http.Error(w, "rendering: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

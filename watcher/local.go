@@ -61,6 +61,9 @@ func Notify(ctx context.Context, dir string, signal chan<- struct{}, log zerolog
 		default:
 		}
 	}
+	// A file that arrived before the watch was in place made no event:
+	// one look now finds it.
+	poke()
 	for {
 		select {
 		case <-ctx.Done():

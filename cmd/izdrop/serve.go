@@ -83,7 +83,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	defer closeFn()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProgress := showProgress(s, stderr)
 	sum, err := s.RunOnce(ctx)
+	stopProgress()
+	writeSummary(stdout, sum)
 	fmt.Fprintf(stdout, "files: %d done, %d failed, %d waiting for the registry", sum.Done, sum.Failed, sum.Pending)
 	if len(sum.Records) > 0 {
 		fmt.Fprint(stdout, "; records:")
