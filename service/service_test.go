@@ -474,6 +474,11 @@ func TestFindByFileVaccinationAndMSH10(t *testing.T) {
 	if !strings.Contains(out.String(), "outcome: invalid") || !strings.Contains(out.String(), "lot-missing") {
 		t.Fatalf("invalid record:\n%s", out.String())
 	}
+	// M-0008-2 was never sent: the ACK of its patient's message (which
+	// carried M-0008-1) says nothing about it and is not shown as its own.
+	if strings.Contains(out.String(), "MSA|") || strings.Contains(out.String(), "ACK (attempts") {
+		t.Errorf("an invalid record shows another record's ACK:\n%s", out.String())
+	}
 	if found, _ := service.Find(context.Background(), s.Journal(), "nope", &out); found {
 		t.Error("found something for nope")
 	}
