@@ -62,12 +62,22 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 	}
 	var b batch
 	var differs atomic.Bool
+	// A file read for the first time has its messages journalled ahead of
+	// their sending, many to a commit; one read before, each in its turn
+	// (deliver follows what the journal holds of it).
+	var a *ahead
+	if !resumed {
+		a = in.startAhead(ctx, sc, &b, f, &differs)
+	}
 	for ctx.Err() == nil && !differs.Load() {
 		m, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			if a != nil {
+				a.close()
+			}
 			b.wait()
 			return false, "", err
 		}
@@ -75,7 +85,14 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 		if m.PatientID == "" {
 			key = fmt.Sprintf("%s\x00line %d", c.ID, m.Records[0].Line)
 		}
+		if a != nil {
+			a.add(key, m)
+			continue
+		}
 		b.submit(ctx, sc, key, func() bool { return in.deliver(ctx, f, m, &differs) })
+	}
+	if a != nil {
+		a.close()
 	}
 	pending = b.wait()
 	if differs.Load() {

@@ -35,7 +35,7 @@ type Service struct {
 	cfg        *config.Config
 	opt        Options
 	log        zerolog.Logger
-	journal    *journal.Journal
+	journal    journal.Store
 	codes      *codes.Set
 	sandbox    *sandbox.Server // nil when none runs here (or another izdrop's is used)
 	sandboxURL string
@@ -60,9 +60,11 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
 		return nil, err
 	}
-	if s.journal, err = journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db")); err != nil {
+	j, err := journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db"))
+	if err != nil {
 		return nil, err
 	}
+	s.journal = j
 	fail := func(err error) (*Service, error) { s.Close(); return nil, err }
 	for _, name := range cfg.InboxNames() {
 		in := cfg.Inboxes[name]
@@ -114,7 +116,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 func (s *Service) Sandbox() *sandbox.Server { return s.sandbox }
 
 // Journal is the service's journal.
-func (s *Service) Journal() *journal.Journal { return s.journal }
+func (s *Service) Journal() journal.Store { return s.journal }
 
 // Close stops the clients and the sandbox and closes the journal.
 func (s *Service) Close() {
