@@ -44,6 +44,10 @@ type Faults struct {
 	// message contains it (a patient id, say): a fault of some messages
 	// only, while the registry answers the others.
 	FailMatching string
+	// ConnectDelay is added once to every new connection, before its first
+	// request is read: what a TLS handshake costs over a WAN, on loopback.
+	// A client that opens a connection per call pays it every call.
+	ConnectDelay time.Duration
 }
 
 // Options configure a sandbox.
@@ -78,6 +82,7 @@ type Server struct {
 	conns                 atomic.Int64 // connections accepted
 	inFlight, maxInFlight atomic.Int64
 	tlsHS                 atomic.Int64 // TLS handshakes completed
+	latency               histogram    // of submissions, from arrival (a new connection's: from its accept) to answer
 
 	mu       sync.Mutex
 	faults   Faults
@@ -194,7 +199,11 @@ func Start(opt Options) (*Server, error) {
 			if st == http.StateNew {
 				s.conns.Add(1)
 			}
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &connInfo{accepted: time.Now()})
 		}}
+	ln = &delayListener{Listener: ln, s: s}
 	scheme := "http"
 	if opt.TLS != nil {
 		scheme = "https"
@@ -207,6 +216,12 @@ func Start(opt Options) (*Server, error) {
 	opt.Log.Info().Str("url", s.url).Msg("sandbox registry listening")
 	return s, nil
 }
+
+// SubmitLatency returns the q-quantile (0.5, 0.99) of the time the
+// submissions answered took, from their arrival - a call on a new
+// connection from the connection's accept - to their answer: what the
+// sender waited, short of the network. Resolution 5%.
+func (s *Server) SubmitLatency(q float64) time.Duration { return s.latency.quantile(q) }
 
 // URL is the sandbox's base URL (scheme, host and port).
 func (s *Server) URL() string { return s.url }
@@ -357,6 +372,10 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 			s.maxInFlight.Store(n)
 		}
 		defer s.inFlight.Add(-1)
+		arrived := time.Now()
+		if ci, ok := req.Context().Value(connKey{}).(*connInfo); ok && !ci.used.Swap(true) {
+			arrived = ci.accepted // the connection was opened for this call
+		}
 		s.mu.Lock()
 		s.stats.Calls++
 		f := s.faults
@@ -448,6 +467,9 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "application/soap+xml; charset=UTF-8")
 		w.Write(answer)
+		if r.op == c.submit {
+			s.latency.add(time.Since(arrived))
+		}
 	}
 }
 
