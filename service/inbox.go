@@ -34,6 +34,8 @@ type inbox struct {
 	// per pass, not once per message (an outage is one event).
 	undelivered atomic.Int64
 	lastWhy     atomic.Value // string
+
+	lastRetain time.Time // when retention last looked for what to purge
 }
 
 func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
@@ -195,6 +197,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (passSummary, error) {
 		return sum, nil
 	}
 	defer unlock()
+	in.retain(ctx)
 	sum.add(in.finishArchiving(ctx))
 	sc := newSched(in.client.Endpoint().Concurrency, 4*in.client.Endpoint().Concurrency)
 	defer sc.close()
