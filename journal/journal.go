@@ -71,13 +71,17 @@ func Open(path string) (*Journal, error) {
 	// auto_vacuum before WAL: it only takes on a new file, and lets a purge
 	// give the space back (incremental_vacuum).
 	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=auto_vacuum(INCREMENTAL)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-256)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8) // prepared statements live on their connections
+	// The writer's connection and three for reads. Readers cache up to 256
+	// KiB of pages, the writer 1 MiB (SQLite's default is 2 MiB each): what
+	// misses is in the file system's cache, and a run's memory stays small
+	// whatever the journal's size.
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4) // prepared statements live on their connections
 	// Turning a new file to WAL mode needs the file to itself, and SQLite
 	// answers "busy" at once rather than wait when another process starting
 	// at the same instant has it open: try again for a while.
@@ -115,8 +119,20 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
-// Close waits for the writes under way and closes the journal.
+// Close waits for the writes under way and closes the journal. A journal
+// this process wrote to gives back its free pages first (the bytes of the
+// last messages answered, mostly).
 func (j *Journal) Close() error {
+	if j.w.commits.Load() > 0 {
+		j.w.do(context.Background(), func(t *wtx) error {
+			var free int
+			if err := t.scan(`PRAGMA freelist_count`, nil, &free); err != nil || free == 0 {
+				return err
+			}
+			_, err := t.exec(`PRAGMA incremental_vacuum`)
+			return err
+		})
+	}
 	j.w.close()
 	j.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return j.db.Close()
