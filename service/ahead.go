@@ -42,7 +42,7 @@ type aheadItem struct {
 }
 
 // maxAhead bounds the messages read but not yet submitted.
-const maxAhead = 256
+const maxAhead = 64
 
 func (in *inbox) startAhead(ctx context.Context, sc *sched, b *batch, f journal.File, differs *atomic.Bool) *ahead {
 	a := &ahead{in: in, ctx: ctx, sc: sc, b: b, f: f, differs: differs, seen: newBloom(f.Size),
@@ -162,9 +162,10 @@ type bloom struct {
 }
 
 // newBloom sizes the filter for a file of size bytes: about 10 bits per
-// record of 120 bytes or more, between 8 KiB and 2 MiB.
+// record of 120 bytes or more, between 8 KiB and 1 MiB (a million records;
+// beyond, more messages take the slower way).
 func newBloom(size int64) *bloom {
-	n := min(max(size/96, 8<<10), 2<<20) / 8
+	n := min(max(size/96, 8<<10), 1<<20) / 8
 	return &bloom{bits: make([]uint64, n), seed: maphash.MakeSeed()}
 }
 

@@ -243,7 +243,7 @@ func (p *started) newControlID(in *inbox, first bool) {
 		return
 	}
 	m := p.m
-	hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
+	hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.loc)}
 	if first && m.ControlID != "" {
 		hdr.ControlID = m.ControlID // an HL7 input's own MSH-10, unless one was sent with it before
 	}

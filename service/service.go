@@ -33,6 +33,7 @@ type Options struct {
 // read, delivered and archived, all journalled.
 type Service struct {
 	cfg        *config.Config
+	loc        *time.Location // cfg.Location(), loaded once: MSH-7 of every message is in it
 	opt        Options
 	log        zerolog.Logger
 	journal    journal.Store
@@ -54,7 +55,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{cfg: cfg, opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}}
+	s := &Service{cfg: cfg, loc: cfg.Location(), opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}}
 	s.sendCtx, s.stopSending = context.WithCancel(context.Background())
 	var err error
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
