@@ -67,6 +67,11 @@ type Options struct {
 	Seed uint64
 	// Codes to validate against (default: the embedded tables).
 	Codes *codes.Set
+	// OnReceived, when set, is told of every message processed, in the
+	// order processed (a resend included), with the sandbox's lock held:
+	// for a benchmark that checks order or counts what came, over more
+	// messages than Received keeps.
+	OnReceived func(Received)
 	// Now is the clock ("in the future" checks); default time.Now.
 	Now      func() time.Time
 	Location *time.Location
@@ -559,7 +564,7 @@ func (s *Server) process(codec string, raw []byte) string {
 		if rp.hash == hash {
 			// A retry of a message already processed: same answer, no change.
 			s.stats.Resends++
-			s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
+			s.keep(Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
 			s.stats.Messages++
 			return rp.ack
 		}
@@ -624,10 +629,7 @@ func (s *Server) process(codec string, raw []byte) string {
 	}
 	s.stats.Messages++
 	s.stats.ByOutcome[out]++
-	s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: out, Doses: ds, ACK: a})
-	if len(s.received) > 10000 {
-		s.received = s.received[len(s.received)-10000:]
-	}
+	s.keep(Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: out, Doses: ds, ACK: a})
 	return a
 }
 
@@ -635,8 +637,20 @@ func (s *Server) record(r Received) {
 	s.mu.Lock()
 	s.stats.Messages++
 	s.stats.ByOutcome[r.Outcome]++
-	s.received = append(s.received, r)
+	s.keep(r)
 	s.mu.Unlock()
+}
+
+// keep adds a message to those received (the newest 10 000 are kept) and
+// tells Options.OnReceived. s.mu is held.
+func (s *Server) keep(r Received) {
+	s.received = append(s.received, r)
+	if len(s.received) > 10000 {
+		s.received = s.received[len(s.received)-10000:]
+	}
+	if s.opt.OnReceived != nil {
+		s.opt.OnReceived(r)
+	}
 }
 
 func outcomeOf(a string) ack.Outcome {
