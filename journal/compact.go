@@ -75,21 +75,20 @@ var phrases1 = [...]string{
 
 // byFirst lists, for each first byte, the phrases starting with it,
 // longest first.
-var byFirst = func() map[byte][]byte {
-	m := map[byte][]byte{}
+var byFirst = func() (t [256][]byte) {
 	for code, p := range phrases1 {
 		if p != "" {
-			m[p[0]] = append(m[p[0]], byte(code))
+			t[p[0]] = append(t[p[0]], byte(code))
 		}
 	}
-	for _, codes := range m {
+	for _, codes := range t {
 		for i := 1; i < len(codes); i++ {
 			for k := i; k > 0 && len(phrases1[codes[k]]) > len(phrases1[codes[k-1]]); k-- {
 				codes[k], codes[k-1] = codes[k-1], codes[k]
 			}
 		}
 	}
-	return m
+	return t
 }()
 
 // packACK returns what is stored for an ACK text.

@@ -7,8 +7,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -82,16 +82,6 @@ func startOp(s Start) func(*wtx) error {
 		if ferr != nil {
 			return ferr
 		}
-		if len(recs) > 0 {
-			var taken int
-			if err := t.scan(`SELECT COUNT(*) FROM records WHERE file = ? AND line BETWEEN ? AND ? AND seq != ?`,
-				[]any{file, recs[0].Line, recs[len(recs)-1].Line, m.Seq}, &taken); err != nil {
-				return err
-			}
-			if taken > 0 {
-				return ErrLinesTaken
-			}
-		}
 		var msh10 any
 		if m.MSH10 != "" {
 			msh10 = m.MSH10
@@ -100,8 +90,17 @@ func startOp(s Start) func(*wtx) error {
 		if !m.MSH7.IsZero() && m.State != Done {
 			msh7 = m.MSH7.Format(time.RFC3339Nano)
 		}
-		res, err := t.exec(`INSERT INTO messages(file, seq, msh10, msh7, lines, state, outcome, sent_at) VALUES(?,?,?,?,?,?,?,?)
-			ON CONFLICT(file, seq) DO NOTHING`, file, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, time.Now().UnixMilli())
+		first, last := -1, -1 // no records: no span to check
+		if len(recs) > 0 {
+			first, last = recs[0].Line, recs[len(recs)-1].Line
+		}
+		// One statement writes the message unless it was started before or
+		// another message of the file holds a line of its span; which one,
+		// is looked up only then.
+		res, err := t.exec(`INSERT INTO messages(file, seq, msh10, msh7, lines, state, outcome, sent_at)
+			SELECT ?,?,?,?,?,?,?,? WHERE NOT EXISTS (SELECT 1 FROM records WHERE file = ? AND line BETWEEN ? AND ? AND seq != ?)
+			ON CONFLICT(file, seq) DO NOTHING`, file, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, time.Now().UnixMilli(),
+			file, first, last, m.Seq)
 		if err != nil {
 			if isUnique(err) {
 				return ErrDuplicateControlID
@@ -111,6 +110,14 @@ func startOp(s Start) func(*wtx) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			if err != nil {
 				return err
+			}
+			var taken int
+			if err := t.scan(`SELECT COUNT(*) FROM records WHERE file = ? AND line BETWEEN ? AND ? AND seq != ?`,
+				[]any{file, first, last, m.Seq}, &taken); err != nil {
+				return err
+			}
+			if taken > 0 {
+				return ErrLinesTaken
 			}
 			return ErrStarted
 		}
@@ -227,7 +234,8 @@ func (t *wtx) registryID(name string) (int64, error) {
 
 // FinishMessage commits a message's answer from registry (an endpoint's
 // identity) and its records' outcomes, and remembers the stored ones as
-// held by that registry for their site and vaccination id. The message's
+// held by that registry for their site and vaccination id. outs holds one
+// outcome for each line the message carries (Message.Lines). The message's
 // bytes are let go: it is never sent again.
 func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq int, outcome, ackText string, attempts int, outs []Outcome) error {
 	ack := packACK(ackText)
@@ -244,14 +252,8 @@ func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq
 			}
 		}
 		at := time.Now().UnixMilli()
-		var lines string
-		var msh10 sql.NullString
-		if err := t.scan(`UPDATE messages SET state = 'done', outcome = ?, ack = ?, attempts = attempts + ?, done_at = ?, registry = ?,
-			last_error = '', msh7 = '' WHERE file = ? AND seq = ? RETURNING lines, msh10`,
-			[]any{outcome, ack, attempts, at, reg, file, seq}, &lines, &msh10); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil // never started: nothing to finish
-			}
+		if _, err := t.exec(`UPDATE messages SET state = 'done', outcome = ?, ack = ?, attempts = attempts + ?, done_at = ?, registry = ?,
+			last_error = '', msh7 = '' WHERE file = ? AND seq = ?`, outcome, ack, attempts, at, reg, file, seq); err != nil {
 			return err
 		}
 		if _, err := t.exec(`DELETE FROM outbox WHERE file = ? AND seq = ?`, file, seq); err != nil {
@@ -269,28 +271,37 @@ func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq
 				break
 			}
 		}
-		if uniform(outs, lines) {
-			// The common answer: every record the message carried gets the
-			// same outcome, nothing to add to their problems.
+		// A record sent in the message has the message's MSH-10 unless it
+		// names its own.
+		const accept = `INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, file, at)
+			SELECT ?, r.site, r.vaccination_id, r.content_hash,
+				CASE WHEN r.msh10 != '' OR NOT r.sent THEN r.msh10 ELSE COALESCE((SELECT m.msh10 FROM messages m WHERE m.file = r.file AND m.seq = r.seq), '') END,
+				r.file, ? FROM records r `
+		const upsert = ` ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10,
+				file = excluded.file, at = excluded.at`
+		if uniform(outs) {
+			// The common answer: one outcome for every record the message
+			// carried, nothing to add to their problems - two statements,
+			// whatever the number of records.
 			if outs[0].Stored {
-				if _, err := t.exec(`INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, file, at)
-					SELECT ?, site, vaccination_id, content_hash, CASE WHEN msh10 != '' THEN msh10 ELSE ? END, file, ?
-					FROM records INDEXED BY records_seq WHERE file = ? AND seq = ? AND sent AND vaccination_id != ''
-					ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10,
-						file = excluded.file, at = excluded.at`, accReg, msh10.String, at, file, seq); err != nil {
+				if _, err := t.exec(accept+`INDEXED BY records_seq WHERE r.file = ? AND r.seq = ? AND r.sent AND r.vaccination_id != ''`+upsert,
+					accReg, at, file, seq); err != nil {
 					return err
 				}
 			}
-			_, err := t.exec(`UPDATE records INDEXED BY records_seq SET outcome = ?, content_hash = '' WHERE file = ? AND seq = ? AND sent`, outcome0(outs), file, seq)
-			return err
+			res, err := t.exec(`UPDATE records INDEXED BY records_seq SET outcome = ?, content_hash = '' WHERE file = ? AND seq = ? AND sent`,
+				outs[0].Outcome, file, seq)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(outs)) {
+				return fmt.Errorf("journal: message %d of %s carries %d records, %d outcomes given: %w", seq, claim, n, len(outs), err)
+			}
+			return nil
 		}
 		for _, o := range outs {
 			if o.Stored {
-				if _, err := t.exec(`INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, file, at)
-					SELECT ?, site, vaccination_id, content_hash, CASE WHEN msh10 != '' OR NOT sent THEN msh10 ELSE ? END, file, ?
-					FROM records WHERE file = ? AND line = ? AND vaccination_id != ''
-					ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10,
-						file = excluded.file, at = excluded.at`, accReg, msh10.String, at, file, o.Line); err != nil {
+				if _, err := t.exec(accept+`WHERE r.file = ? AND r.line = ? AND r.vaccination_id != ''`+upsert, accReg, at, file, o.Line); err != nil {
 					return err
 				}
 			}
@@ -306,27 +317,18 @@ func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq
 	})
 }
 
-// uniform reports whether outs are one outcome, with no problems to add,
-// for exactly the lines the message carried (in their order).
-func uniform(outs []Outcome, lines string) bool {
+// uniform reports whether outs are one outcome, with no problems to add.
+func uniform(outs []Outcome) bool {
 	if len(outs) == 0 {
 		return false
 	}
-	rest := lines
-	for i, o := range outs {
+	for _, o := range outs {
 		if o.Problems != "" || o.Outcome != outs[0].Outcome || o.Stored != outs[0].Stored {
-			return false
-		}
-		var l string
-		l, rest, _ = strings.Cut(rest, ",")
-		if l != strconv.Itoa(o.Line) || (i == len(outs)-1) != (rest == "") {
 			return false
 		}
 	}
 	return true
 }
-
-func outcome0(outs []Outcome) string { return outs[0].Outcome }
 
 // AddAttempts counts failed tries of a message that is still pending, and
 // keeps why it is (no patient data: an error class and text from the
