@@ -30,6 +30,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.FaultRate, "fault-rate", 0, "share of calls the registry answers HTTP 503 (retried)")
 	fs.DurationVar(&o.ConnectDelay, "connect-delay", 0, "what a new connection costs (a TLS handshake over a WAN)")
 	fs.StringVar(&o.Dir, "dir", "", "keep the export and each run's inbox, archive, journal and log here (default: a temporary folder, removed)")
+	binary := fs.String("izdrop", "", "measure this izdrop binary's `run --once` (default: this one), to compare versions")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: izdrop bench [flags]\n\nGenerates an export, starts the sandbox registry, runs `izdrop run --once` on it once per\nconcurrency and prints what it measured. Sends nothing anywhere else.")
@@ -45,9 +46,12 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		o.Concurrency = append(o.Concurrency, n)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fail(stderr, err)
+	self := *binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	o.Command = func(config string) *exec.Cmd { return exec.Command(self, "run", "--once", "-config", config) }
 	o.Progress = stderr
