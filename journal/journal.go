@@ -21,7 +21,7 @@
 // with one fsync, so many messages in flight share a commit instead of
 // queueing for one each. Statements are prepared once.
 //
-// Size. A record takes about 300 bytes once answered (schema.go): a
+// Size. A record takes about 330 bytes once answered (schema.go): a
 // message's bytes are kept only until its answer, ACKs are compressed.
 // Purge removes what belongs to files archived long ago ([retention]).
 package journal
