@@ -45,7 +45,7 @@ days = 30
 	// A clock ahead by skip: files still settle as time passes.
 	run := func(skip time.Duration, log *bytes.Buffer) service.Summary {
 		t.Helper()
-		s, err := service.New(f.cfg, service.Options{Log: zerolog.New(log), Version: "test", Now: func() time.Time { return time.Now().Add(skip) }})
+		s, err := service.New(f.cfg, service.Options{Log: zerolog.New(zerolog.SyncWriter(log)), Version: "test", Now: func() time.Time { return time.Now().Add(skip) }})
 		if err != nil {
 			t.Fatal(err)
 		}
