@@ -23,6 +23,7 @@
 package ack
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -109,7 +110,7 @@ var ErrNotAnACK = errors.New("not an HL7 acknowledgement")
 
 // Parse reads and classifies an ACK.
 func Parse(raw []byte) (*ACK, error) {
-	m, err := hl7.Parse(raw)
+	m, err := hl7.Parse(essentials(raw))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnACK, err)
 	}
@@ -144,6 +145,49 @@ func Parse(raw []byte) (*ACK, error) {
 		a.Outcome = worse(a.Outcome, o)
 	}
 	return a, nil
+}
+
+// essentials returns what Parse reads of an ACK: the header's delimiters
+// (MSH-1 and MSH-2) and the MSA and ERR segments. Parsing the rest - the
+// header's twenty-odd fields, above all - was most of the work of reading
+// an ACK, on the way of every message sent.
+func essentials(raw []byte) []byte {
+	data := bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimLeft(data, " \t\r\n")
+	line := func(b []byte) []byte {
+		if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+			return b[:i]
+		}
+		return b
+	}
+	first := line(data)
+	if len(first) < 4 {
+		return raw // hl7.Parse says what is wrong with it
+	}
+	sep := first[3]
+	head := first
+	if j := bytes.IndexByte(first[4:], sep); j >= 0 {
+		head = first[:4+j]
+	}
+	out := make([]byte, 0, len(data))
+	out = append(out, head...)
+	for rest := data[len(first):]; len(rest) > 0; {
+		if rest[0] == '\r' || rest[0] == '\n' {
+			rest = rest[1:]
+			continue
+		}
+		l := line(rest)
+		rest = rest[len(l):]
+		id := l
+		if i := bytes.IndexByte(l, sep); i >= 0 {
+			id = l[:i]
+		}
+		if string(id) == "MSA" || string(id) == "ERR" {
+			out = append(out, '\r')
+			out = append(out, l...)
+		}
+	}
+	return out
 }
 
 func parseERR(s hl7.Segment) ERR {

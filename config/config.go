@@ -50,6 +50,9 @@ type Config struct {
 	Status Status `toml:"status"`
 	// Alerts say whom to tell when something needs a person.
 	Alerts Alerts `toml:"alerts"`
+	// Retention says how long archived files and their journal rows are
+	// kept (default: for ever).
+	Retention Retention `toml:"retention"`
 
 	path  string // the file read, for relative paths and messages
 	dir   string
@@ -729,6 +732,7 @@ func (c *Config) Validate(cs *codes.Set) error {
 		add("profiles."+DefaultProfile, "that name is the built-in layout; give the profile another name")
 	}
 	errs = append(errs, c.validateFormats()...)
+	errs = append(errs, c.validateRetention()...)
 	for _, name := range sorted(c.Endpoints) {
 		c.validateEndpoint(name, add)
 	}
@@ -1077,4 +1081,30 @@ func (c *Config) validateFormats() []error {
 		}
 	}
 	return errs
+}
+
+// Retention: archived files, their sidecars and their journal rows can be
+// purged after a time.
+
+// Retention is the [retention] table.
+type Retention struct {
+	// Days, above 0, purges what was archived more than Days days ago: the
+	// file in done/ or failed/, its sidecars, and its rows in the journal
+	// (records, messages, ACKs), with an audit line in the log for each.
+	// Nothing that is not archived - a file in work/, waiting for the
+	// registry - is ever purged. What each registry holds (site,
+	// vaccination id, content hash, MSH-10) is kept, so that a file dropped
+	// again is still not sent twice. 0 (the default) keeps everything.
+	Days int `toml:"days"`
+}
+
+// Age is how long ago a file must have been archived to be purged; 0 when
+// retention is off.
+func (r Retention) Age() time.Duration { return time.Duration(r.Days) * 24 * time.Hour }
+
+func (c *Config) validateRetention() []error {
+	if c.Retention.Days < 0 {
+		return []error{fmt.Errorf("%s: %d: a number of days, 0 to keep everything", c.At("retention.days"), c.Retention.Days)}
+	}
+	return nil
 }

@@ -350,3 +350,21 @@ format = "x12"
 		}
 	}
 }
+
+func TestRetentionIsOffUnlessDaysAreGiven(t *testing.T) {
+	c, err := Parse([]byte(minimal), "c.toml")
+	if err != nil || c.Retention.Days != 0 || c.Retention.Age() != 0 {
+		t.Fatalf("default retention %+v %v", c.Retention, err)
+	}
+	c, err = Parse([]byte(minimal+"\n[retention]\ndays = 90\n"), "c.toml")
+	if err != nil || c.Validate(codes.Embedded()) != nil || c.Retention.Age().Hours() != 90*24 {
+		t.Fatalf("90 days: %+v %v", c.Retention, err)
+	}
+	c, _ = Parse([]byte(minimal+"\n[retention]\ndays = -1\n"), "c.toml")
+	if err := c.Validate(codes.Embedded()); err == nil || !strings.Contains(err.Error(), "c.toml:13: retention.days") {
+		t.Errorf("negative days: %v", err)
+	}
+	if _, err := Parse([]byte(minimal+"\n[retention]\nmonths = 3\n"), "c.toml"); err == nil || !strings.Contains(err.Error(), `"retention.months"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+}

@@ -81,6 +81,7 @@ func (c *Config) Describe(w io.Writer) {
 			}
 		}
 	}
+	p("\n[retention]\ndays = %d # 0: archived files and their journal rows are kept for ever", c.Retention.Days)
 	p("\n[sandbox]\nlisten = %q\nusername = %q\nfacility_id = %q\npassword = %s", c.Sandbox.Listen, c.Sandbox.Username, c.Sandbox.FacilityID, secretState(c.Sandbox.PasswordEnv, ""))
 }
 

@@ -5,16 +5,25 @@
 // from being sent twice, and what answers "what became of this file / this
 // vaccination?" without reading logs.
 //
-// It is SQLite (modernc.org/sqlite, pure Go) rather than bbolt because two
-// izdrop processes may share one inbox and one journal: SQLite in WAL mode
-// lets both write (serialised, with a busy timeout) and lets `izdrop`
-// commands read while a service runs, where bbolt holds an exclusive file
-// lock; and the journal is queried by file name, vaccination id and MSH-10,
-// which SQL indexes serve directly. synchronous=FULL makes every commit
-// durable before the call returns: the service commits a message's MSH-10
-// and content before sending it and its outcome before moving on.
-// A commit measured ~0.2 ms on this project's CI machines (two per message),
-// so writes are plain transactions, not batched.
+// The service uses it through Store; Journal, SQLite, is the
+// implementation. It is SQLite (modernc.org/sqlite, pure Go) rather than
+// bbolt because two izdrop processes may share one inbox and one journal:
+// SQLite in WAL mode lets both write (serialised, with a busy timeout) and
+// lets `izdrop` commands read while a service runs, where bbolt holds an
+// exclusive file lock; and the journal is queried by file name,
+// vaccination id and MSH-10, which SQL indexes serve directly.
+//
+// Durability. synchronous=FULL makes every commit durable (an fsync of the
+// WAL) before the call that wrote returns: the service journals a message -
+// MSH-10, records, bytes - before sending it, and its answer before its
+// records are reported. Writes are group-committed (writer.go): whatever
+// writes are waiting when the last commit ends go in the next transaction,
+// with one fsync, so many messages in flight share a commit instead of
+// queueing for one each. Statements are prepared once.
+//
+// Size. A record takes about 330 bytes once answered (schema.go): a
+// message's bytes are kept only until its answer, ACKs are compressed.
+// Purge removes what belongs to files archived long ago ([retention]).
 package journal
 
 import (
@@ -25,131 +34,85 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
 )
 
-// Journal is an open journal, safe for concurrent use.
+// Journal is the SQLite journal, safe for concurrent use.
 type Journal struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	w     *writer
+	stmts sync.Map // query -> *sql.Stmt, prepared on the pool
+	path  string
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS files (
-	claim        TEXT PRIMARY KEY,
-	inbox        TEXT NOT NULL,
-	name         TEXT NOT NULL,
-	work_path    TEXT NOT NULL,
-	sha256       TEXT NOT NULL DEFAULT '',
-	size         INTEGER NOT NULL DEFAULT 0,
-	claimed_at   TEXT NOT NULL,
-	state        TEXT NOT NULL,
-	result       TEXT NOT NULL DEFAULT '',
-	archive_path TEXT NOT NULL DEFAULT '',
-	error        TEXT NOT NULL DEFAULT '',
-	updated_at   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS files_name ON files(name);
-CREATE TABLE IF NOT EXISTS messages (
-	claim     TEXT NOT NULL,
-	seq       INTEGER NOT NULL,
-	msh10     TEXT UNIQUE,
-	msh7      TEXT NOT NULL DEFAULT '',
-	lines     TEXT NOT NULL DEFAULT '',
-	state     TEXT NOT NULL,
-	outcome   TEXT NOT NULL DEFAULT '',
-	attempts  INTEGER NOT NULL DEFAULT 0,
-	ack       TEXT NOT NULL DEFAULT '',
-	raw       BLOB NOT NULL DEFAULT x'',
-	sent_at   TEXT NOT NULL DEFAULT '',
-	done_at   TEXT NOT NULL DEFAULT '',
-	registry  TEXT NOT NULL DEFAULT '',
-	last_error TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (claim, seq)
-);
-CREATE TABLE IF NOT EXISTS records (
-	claim          TEXT NOT NULL,
-	line           INTEGER NOT NULL,
-	seq            INTEGER NOT NULL,
-	site           TEXT NOT NULL,
-	patient_id     TEXT NOT NULL,
-	vaccination_id TEXT NOT NULL,
-	action         TEXT NOT NULL,
-	content_hash   TEXT NOT NULL,
-	outcome        TEXT NOT NULL DEFAULT '',
-	msh10          TEXT NOT NULL DEFAULT '',
-	problems       TEXT NOT NULL DEFAULT '',
-	start_offset   INTEGER NOT NULL DEFAULT 0,
-	end_offset     INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (claim, line)
-);
-CREATE INDEX IF NOT EXISTS records_seq ON records(claim, seq, line);
-CREATE INDEX IF NOT EXISTS records_vid ON records(vaccination_id);
-CREATE INDEX IF NOT EXISTS records_msh10 ON records(msh10);
-CREATE TABLE IF NOT EXISTS accepted (
-	registry       TEXT NOT NULL,
-	site           TEXT NOT NULL,
-	vaccination_id TEXT NOT NULL,
-	content_hash   TEXT NOT NULL,
-	msh10          TEXT NOT NULL,
-	claim          TEXT NOT NULL,
-	at             TEXT NOT NULL,
-	PRIMARY KEY (registry, site, vaccination_id)
-);
-CREATE TABLE IF NOT EXISTS refusals (
-	registry    TEXT PRIMARY KEY,
-	fingerprint TEXT NOT NULL,
-	reason      TEXT NOT NULL,
-	at          TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS testplan_runs (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	endpoint    TEXT NOT NULL,
-	registry    TEXT NOT NULL,
-	environment TEXT NOT NULL,
-	site        TEXT NOT NULL,
-	at          TEXT NOT NULL,
-	cases       INTEGER NOT NULL,
-	failed      TEXT NOT NULL DEFAULT ''
-);
-`
+var _ Store = (*Journal)(nil)
 
 // Open opens (creating if needed) the journal at path; the file and its
-// folder are private to the user (0600/0700).
+// folder are private to the user (0600/0700). A journal written by an
+// earlier izdrop is migrated to the current layout.
 func Open(path string) (*Journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
+	fdatasync.Do(func() {
+		// What SQLite's own Linux builds sync a commit with: the data and
+		// the size needed to read it back, not the timestamps, which
+		// often take ext4 as long again. Where it is not available the
+		// library keeps fsync.
+		sqlite.Fdatasync(true)
+	})
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		f.Close()
 	}
 	// busy_timeout first: the pragmas run in order, and switching a new file
 	// to WAL takes a lock another process starting at once may hold.
-	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+	// auto_vacuum before WAL: it only takes on a new file, and lets a purge
+	// give the space back (incremental_vacuum).
+	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=auto_vacuum(INCREMENTAL)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-256)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(8)
+	// The writer's connection and three for reads. Readers cache up to 256
+	// KiB of pages, the writer 1 MiB (SQLite's default is 2 MiB each): what
+	// misses is in the file system's cache, and a run's memory stays small
+	// whatever the journal's size.
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4) // prepared statements live on their connections
 	// Turning a new file to WAL mode needs the file to itself, and SQLite
 	// answers "busy" at once rather than wait when another process starting
 	// at the same instant has it open: try again for a while.
 	deadline := time.Now().Add(30 * time.Second)
+	var migrated bool
 	for {
-		err = setUp(db)
+		migrated, err = setUp(db)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
 	}
+	if err == nil && migrated {
+		// The old layout's pages are free now: give them back, and turn on
+		// incremental vacuum for later purges.
+		_, err = db.Exec(`VACUUM`)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path}, nil
+	w, err := newWriter(context.Background(), db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return &Journal{db: db, w: w, path: path}, nil
 }
+
+var fdatasync sync.Once
 
 // isBusy reports SQLITE_BUSY (database is locked) and its extended codes.
 func isBusy(err error) bool {
@@ -157,66 +120,59 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
-// setUp creates the schema, or brings a journal written by an earlier
-// izdrop to it, in one write transaction taken before anything is read: two
-// processes starting at once would otherwise both read "no table yet" and
-// one would fail its write ("database is locked") instead of waiting.
-func setUp(db *sql.DB) error {
-	tx, err := db.Begin() // BEGIN IMMEDIATE (_txlock)
+// Close waits for the writes under way and closes the journal. A journal
+// this process wrote to gives back its free pages first (the bytes of the
+// last messages answered, mostly).
+func (j *Journal) Close() error {
+	if j.w.commits.Load() > 0 {
+		j.w.do(context.Background(), func(t *wtx) error {
+			var free int
+			if err := t.scan(`PRAGMA freelist_count`, nil, &free); err != nil || free == 0 {
+				return err
+			}
+			_, err := t.exec(`PRAGMA incremental_vacuum`)
+			return err
+		})
+	}
+	j.w.close()
+	j.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	return j.db.Close()
+}
+
+// q returns a read query prepared on the pool (once per connection).
+func (j *Journal) q(query string) (*sql.Stmt, error) {
+	if s, ok := j.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := j.db.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := j.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// queryRow runs a lookup of one row. The driver watches a context that can
+// end with a goroutine of its own; a lookup is over in microseconds, and is
+// not worth one.
+func (j *Journal) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	s, err := j.q(query)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(schema); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(statusSchema); err != nil {
-		return err
-	}
-	var hasRaw int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'raw'`).Scan(&hasRaw); err != nil {
-		return err
-	}
-	if hasRaw == 0 {
-		// Messages started before raw bytes were kept are encoded again
-		// from their file when resent (see the service).
-		if _, err := tx.Exec(`ALTER TABLE messages ADD COLUMN raw BLOB NOT NULL DEFAULT x''`); err != nil {
-			return err
-		}
-	}
-	for _, col := range []string{"registry", "last_error"} {
-		var has int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = ?`, col).Scan(&has); err != nil {
-			return err
-		}
-		if has == 0 {
-			if _, err := tx.Exec(`ALTER TABLE messages ADD COLUMN ` + col + ` TEXT NOT NULL DEFAULT ''`); err != nil {
-				return err
-			}
-		}
-	}
-	var hasRegistry int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('accepted') WHERE name = 'registry'`).Scan(&hasRegistry); err != nil {
-		return err
-	}
-	if hasRegistry == 0 {
-		// Acceptances journalled before they named their registry: nobody
-		// knows which registry holds them, so they keep registry '' and
-		// stop no send (see Accepted).
-		if _, err := tx.Exec(`ALTER TABLE accepted RENAME TO accepted_v1;
-			CREATE TABLE accepted (
-				registry TEXT NOT NULL, site TEXT NOT NULL, vaccination_id TEXT NOT NULL, content_hash TEXT NOT NULL,
-				msh10 TEXT NOT NULL, claim TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (registry, site, vaccination_id));
-			INSERT INTO accepted SELECT '', site, vaccination_id, content_hash, msh10, claim, at FROM accepted_v1;
-			DROP TABLE accepted_v1;`); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return s.QueryRowContext(context.WithoutCancel(ctx), args...).Scan(dest...)
 }
 
-// Close closes the journal.
-func (j *Journal) Close() error { return j.db.Close() }
+func (j *Journal) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := j.q(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
 
 // File states.
 const (
@@ -251,12 +207,14 @@ type File struct {
 
 // Message is one VXU of a file.
 type Message struct {
-	Claim    string
-	Seq      int
-	MSH10    string // empty when nothing was sent (every record invalid or already accepted)
-	MSH7     time.Time
-	Lines    []int  // the lines (records) the VXU carries
-	Raw      []byte // the VXU as first sent: a resend sends these bytes
+	Claim string
+	Seq   int
+	MSH10 string    // empty when nothing was sent (every record invalid or already accepted)
+	MSH7  time.Time // kept until the message is answered
+	Lines []int     // the lines (records) the VXU carries
+	// Raw is the VXU as first sent: a resend sends these bytes. Kept until
+	// the message is answered.
+	Raw      []byte
 	State    string
 	Outcome  string
 	Attempts int
@@ -278,11 +236,28 @@ type Record struct {
 	PatientID     string `json:"patient_id"`
 	VaccinationID string `json:"vaccination_id"`
 	Action        string `json:"action"`
-	ContentHash   string `json:"content_hash"`
-	Outcome       string `json:"outcome"`
-	MSH10         string `json:"msh10,omitempty"`
-	Problems      string `json:"-"` // JSON, see the service
-	Start, End    int64  `json:"-"` // the row's bytes in the (decoded) file
+	// ContentHash is kept until the record has its outcome; what a
+	// registry stored is remembered by Accepted.
+	ContentHash string `json:"content_hash"`
+	Outcome     string `json:"outcome"`
+	MSH10       string `json:"msh10,omitempty"`
+	Problems    string `json:"-"` // JSON, see the service
+	Start, End  int64  `json:"-"` // the row's bytes in the (decoded) file
+}
+
+// Start is a message to journal before it is sent, with its records (see
+// StartMessages).
+type Start struct {
+	Message Message
+	Records []Record // in line order
+}
+
+// Outcome is a record's final fate, for FinishMessage.
+type Outcome struct {
+	Line     int
+	Outcome  string
+	Problems string // JSON array, appended to the problems recorded at the start
+	Stored   bool   // the registry now holds this content: remember it as accepted
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -292,16 +267,25 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// AddFile records a claimed file; it does nothing if the claim is known.
-func (j *Journal) AddFile(ctx context.Context, f File) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO files(claim, inbox, name, work_path, sha256, size, claimed_at, state, updated_at)
-		VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(claim) DO NOTHING`,
-		f.Claim, f.Inbox, f.Name, f.WorkPath, f.SHA256, f.Size, f.ClaimedAt.UTC().Format(time.RFC3339Nano), Claimed, now())
-	return err
-}
-
 // ErrNotFound is returned for an unknown file or message.
 var ErrNotFound = errors.New("journal: not found")
+
+// ErrDuplicateControlID is returned when a new MSH-10 is already taken.
+var ErrDuplicateControlID = errors.New("journal: MSH-10 already used")
+
+// ErrLinesTaken is returned when a new message would hold a line that
+// another message of the file holds already: the file no longer reads as
+// it did when that message was started (its profile, the code tables or
+// izdrop changed), and sending would send those records twice.
+var ErrLinesTaken = errors.New("journal: lines already in another message of the file")
+
+// ErrStarted is StartMessages' answer for a message that was started
+// before (by this process or another): nothing was written, and the
+// journal's row (GetMessage) is the one to follow.
+var ErrStarted = errors.New("journal: message already started")
+
+// fileID is the subquery that turns a claim into the file's number.
+const fileID = `(SELECT id FROM files WHERE claim = ?)`
 
 const fileCols = `claim, inbox, name, work_path, sha256, size, claimed_at, state, result, archive_path, error, updated_at`
 
@@ -315,28 +299,15 @@ func scanFile(sc interface{ Scan(...any) error }) (File, error) {
 
 // GetFile returns a file by claim id.
 func (j *Journal) GetFile(ctx context.Context, claim string) (File, error) {
-	f, err := scanFile(j.db.QueryRowContext(ctx, `SELECT `+fileCols+` FROM files WHERE claim = ?`, claim))
+	s, err := j.q(`SELECT ` + fileCols + ` FROM files WHERE claim = ?`)
+	if err != nil {
+		return File{}, err
+	}
+	f, err := scanFile(s.QueryRowContext(context.WithoutCancel(ctx), claim))
 	if errors.Is(err, sql.ErrNoRows) {
 		return File{}, ErrNotFound
 	}
 	return f, err
-}
-
-// SetFile updates a file's state and, when not empty, its result, archive
-// path and error.
-func (j *Journal) SetFile(ctx context.Context, claim, state, result, archivePath, errText string) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE files SET state = ?,
-		result = CASE WHEN ? = '' THEN result ELSE ? END,
-		archive_path = CASE WHEN ? = '' THEN archive_path ELSE ? END,
-		error = CASE WHEN ? = '' THEN error ELSE ? END,
-		updated_at = ? WHERE claim = ?`, state, result, result, archivePath, archivePath, errText, errText, now(), claim)
-	return err
-}
-
-// SetFileHash records the file's content hash and size.
-func (j *Journal) SetFileHash(ctx context.Context, claim, sha string, size int64) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE files SET sha256 = ?, size = ?, updated_at = ? WHERE claim = ?`, sha, size, now(), claim)
-	return err
 }
 
 // FilesInState returns an inbox's files in a state, oldest claim first.
@@ -350,7 +321,7 @@ func (j *Journal) FilesByName(ctx context.Context, name string) ([]File, error) 
 }
 
 func (j *Journal) files(ctx context.Context, query string, args ...any) ([]File, error) {
-	rows, err := j.db.QueryContext(ctx, query, args...)
+	rows, err := j.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -366,22 +337,35 @@ func (j *Journal) files(ctx context.Context, query string, args ...any) ([]File,
 	return out, rows.Err()
 }
 
-const messageCols = `m.claim, m.seq, m.msh10, m.msh7, m.lines, m.raw, m.state, m.outcome, m.attempts, m.ack, m.registry, m.last_error,
-	COALESCE((SELECT r.site FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), ''),
-	COALESCE((SELECT r.patient_id FROM records r WHERE r.claim = m.claim AND r.seq = m.seq ORDER BY r.line LIMIT 1), '')`
+const messageCols = `f.claim, m.seq, m.msh10, m.msh7, m.lines, COALESCE(o.raw, x''), m.state, m.outcome, m.attempts, m.ack,
+	COALESCE(g.name, ''), m.last_error,
+	COALESCE((SELECT r.site FROM records r INDEXED BY records_seq WHERE r.file = m.file AND r.seq = m.seq ORDER BY r.line LIMIT 1), ''),
+	COALESCE((SELECT r.patient_id FROM records r INDEXED BY records_seq WHERE r.file = m.file AND r.seq = m.seq ORDER BY r.line LIMIT 1), '')`
+
+const messageFrom = ` FROM messages m JOIN files f ON f.id = m.file
+	LEFT JOIN outbox o ON o.file = m.file AND o.seq = m.seq LEFT JOIN registries g ON g.id = m.registry`
+
+// openFrom reads the messages still open only, not every one of the file.
+const openFrom = ` FROM messages m INDEXED BY messages_open JOIN files f ON f.id = m.file
+	LEFT JOIN outbox o ON o.file = m.file AND o.seq = m.seq LEFT JOIN registries g ON g.id = m.registry`
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var msh10 sql.NullString
 	var msh7, lines string
-	err := sc.Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.Raw, &m.State, &m.Outcome, &m.Attempts, &m.ACK, &m.Registry, &m.LastError, &m.Site, &m.PatientID)
-	m.MSH10, m.MSH7, m.Lines = msh10.String, parseTime(msh7), decodeLines(lines)
+	var ackv any
+	err := sc.Scan(&m.Claim, &m.Seq, &msh10, &msh7, &lines, &m.Raw, &m.State, &m.Outcome, &m.Attempts, &ackv, &m.Registry, &m.LastError, &m.Site, &m.PatientID)
+	m.MSH10, m.MSH7, m.Lines, m.ACK = msh10.String, parseTime(msh7), decodeLines(lines), unpackACK(ackv)
 	return m, err
 }
 
 // GetMessage returns a message of a file.
 func (j *Journal) GetMessage(ctx context.Context, claim string, seq int) (Message, error) {
-	m, err := scanMessage(j.db.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.claim = ? AND m.seq = ?`, claim, seq))
+	s, err := j.q(`SELECT ` + messageCols + messageFrom + ` WHERE m.file = ` + fileID + ` AND m.seq = ?`)
+	if err != nil {
+		return Message{}, err
+	}
+	m, err := scanMessage(s.QueryRowContext(context.WithoutCancel(ctx), claim, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
@@ -394,14 +378,14 @@ func (j *Journal) GetMessage(ctx context.Context, claim string, seq int) (Messag
 // LinesIn counts a file's journalled records from line first to line last.
 func (j *Journal) LinesIn(ctx context.Context, claim string, first, last int) (int, error) {
 	var n int
-	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE claim = ? AND line BETWEEN ? AND ?`, claim, first, last).Scan(&n)
+	err := j.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE file = `+fileID+` AND line BETWEEN ? AND ?`, []any{claim, first, last}, &n)
 	return n, err
 }
 
 // SendingMessages returns a file's messages started but not answered, in
 // message order.
 func (j *Journal) SendingMessages(ctx context.Context, claim string) ([]Message, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.claim = ? AND m.state = ? ORDER BY m.seq`, claim, Sending)
+	rows, err := j.query(ctx, `SELECT `+messageCols+openFrom+` WHERE m.file = `+fileID+` AND m.state != 'done' ORDER BY m.seq`, claim)
 	if err != nil {
 		return nil, err
 	}
@@ -420,124 +404,9 @@ func (j *Journal) SendingMessages(ctx context.Context, claim string) ([]Message,
 // MessageSpan returns the first and last line and the number of records
 // a started message holds (all of them: sent, invalid, already accepted).
 func (j *Journal) MessageSpan(ctx context.Context, claim string, seq int) (first, last, n int, err error) {
-	err = j.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(line), 0), COALESCE(MAX(line), 0), COUNT(*) FROM records WHERE claim = ? AND seq = ?`, claim, seq).
-		Scan(&first, &last, &n)
+	err = j.queryRow(ctx, `SELECT COALESCE(MIN(line), 0), COALESCE(MAX(line), 0), COUNT(*) FROM records INDEXED BY records_seq WHERE file = `+fileID+` AND seq = ?`,
+		[]any{claim, seq}, &first, &last, &n)
 	return first, last, n, err
-}
-
-// ErrDuplicateControlID is returned when a new MSH-10 is already taken.
-var ErrDuplicateControlID = errors.New("journal: MSH-10 already used")
-
-// ErrLinesTaken is returned when a new message would hold a line that
-// another message of the file holds already: the file no longer reads as
-// it did when that message was started (its profile, the code tables or
-// izdrop changed), and sending would send those records twice.
-var ErrLinesTaken = errors.New("journal: lines already in another message of the file")
-
-// StartMessage commits a message and its records before anything is sent.
-// With state Sending the message will be sent (and resent after a crash)
-// with m's MSH-10, MSH-7, lines and raw bytes; with state Done it is
-// complete already (nothing to send). A message already started is left as
-// it is. recs must be the message's records in line order; if another
-// message of the file holds a line in their span, nothing is written and
-// ErrLinesTaken is returned.
-func (j *Journal) StartMessage(ctx context.Context, m Message, recs []Record) error {
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var msh10 any
-	if m.MSH10 != "" {
-		msh10 = m.MSH10
-	}
-	var msh7 string
-	if !m.MSH7.IsZero() {
-		msh7 = m.MSH7.Format(time.RFC3339Nano)
-	}
-	if len(recs) > 0 {
-		var taken int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE claim = ? AND line BETWEEN ? AND ? AND seq != ?`,
-			m.Claim, recs[0].Line, recs[len(recs)-1].Line, m.Seq).Scan(&taken); err != nil {
-			return err
-		}
-		if taken > 0 {
-			return ErrLinesTaken
-		}
-	}
-	raw := m.Raw
-	if raw == nil {
-		raw = []byte{}
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages(claim, seq, msh10, msh7, lines, raw, state, outcome, sent_at) VALUES(?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(claim, seq) DO NOTHING`, m.Claim, m.Seq, msh10, msh7, encodeLines(m.Lines), raw, m.State, m.Outcome, now())
-	if err != nil {
-		if isUnique(err) {
-			return ErrDuplicateControlID
-		}
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
-	}
-	for _, r := range recs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO records(claim, line, seq, site, patient_id, vaccination_id, action, content_hash, outcome, msh10, problems, start_offset, end_offset)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(claim, line) DO NOTHING`,
-			m.Claim, r.Line, m.Seq, r.Site, r.PatientID, r.VaccinationID, r.Action, r.ContentHash, r.Outcome, r.MSH10, r.Problems, r.Start, r.End); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// Outcome is a record's final fate, for FinishMessage.
-type Outcome struct {
-	Line     int
-	Outcome  string
-	Problems string // JSON array, appended to the problems recorded at the start
-	Stored   bool   // the registry now holds this content: remember it as accepted
-}
-
-// FinishMessage commits a message's answer from registry (an endpoint's
-// identity) and its records' outcomes, and remembers the stored ones as
-// held by that registry for their site and vaccination id.
-func (j *Journal) FinishMessage(ctx context.Context, registry, claim string, seq int, outcome, ackText string, attempts int, outs []Outcome) error {
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	t := now()
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, outcome = ?, ack = ?, attempts = attempts + ?, done_at = ?, registry = ?, last_error = '' WHERE claim = ? AND seq = ?`,
-		Done, outcome, ackText, attempts, t, registry, claim, seq); err != nil {
-		return err
-	}
-	for _, o := range outs {
-		// Two JSON arrays join into one: [a,b] + [c] = [a,b,c].
-		if _, err := tx.ExecContext(ctx, `UPDATE records SET outcome = ?, problems = CASE
-			WHEN ? = '' THEN problems WHEN problems = '' THEN ?
-			ELSE substr(problems, 1, length(problems) - 1) || ',' || substr(?, 2) END
-			WHERE claim = ? AND line = ?`, o.Outcome, o.Problems, o.Problems, o.Problems, claim, o.Line); err != nil {
-			return err
-		}
-		if o.Stored {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, claim, at)
-				SELECT ?, site, vaccination_id, content_hash, msh10, claim, ? FROM records WHERE claim = ? AND line = ? AND vaccination_id != ''
-				ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10, claim = excluded.claim, at = excluded.at`,
-				registry, t, claim, o.Line); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Commit()
-}
-
-// AddAttempts counts failed tries of a message that is still pending, and
-// keeps why it is (no patient data: an error class and text from the
-// transport or the registry).
-func (j *Journal) AddAttempts(ctx context.Context, claim string, seq, n int, why string) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE messages SET attempts = attempts + ?, last_error = ? WHERE claim = ? AND seq = ?`, n, why, claim, seq)
-	return err
 }
 
 // Accepted returns the content hash and MSH-10 of the last content a
@@ -545,25 +414,32 @@ func (j *Journal) AddAttempts(ctx context.Context, claim string, seq, n int, why
 // What another registry holds - the sandbox, a staging endpoint - and
 // acceptances journalled before registries were named, never count.
 func (j *Journal) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	err = j.db.QueryRowContext(ctx, `SELECT content_hash, msh10 FROM accepted WHERE registry = ? AND site = ? AND vaccination_id = ?`,
-		registry, site, vaccinationID).Scan(&hash, &msh10)
+	var h any
+	err = j.queryRow(ctx, `SELECT content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = ?)
+		AND site = ? AND vaccination_id = ?`, []any{registry, site, vaccinationID}, &h, &msh10)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil
 	}
-	return hash, msh10, err == nil, err
+	return unpackHash(h), msh10, err == nil, err
 }
 
-const recordCols = `claim, line, seq, site, patient_id, vaccination_id, action, content_hash, outcome, msh10, problems, start_offset, end_offset`
+// recordCols reads a record; a record sent in its message has the
+// message's MSH-10 unless it names another.
+const recordCols = `f.claim, r.line, r.seq, r.site, r.patient_id, r.vaccination_id, r.action, r.content_hash, r.outcome,
+	CASE WHEN r.msh10 != '' OR NOT r.sent THEN r.msh10 ELSE COALESCE((SELECT m.msh10 FROM messages m WHERE m.file = r.file AND m.seq = r.seq), '') END,
+	r.problems, r.start_offset, r.end_offset`
 
 func scanRecord(sc interface{ Scan(...any) error }) (Record, error) {
 	var r Record
-	err := sc.Scan(&r.Claim, &r.Line, &r.Seq, &r.Site, &r.PatientID, &r.VaccinationID, &r.Action, &r.ContentHash, &r.Outcome, &r.MSH10, &r.Problems, &r.Start, &r.End)
+	var h any
+	err := sc.Scan(&r.Claim, &r.Line, &r.Seq, &r.Site, &r.PatientID, &r.VaccinationID, &r.Action, &h, &r.Outcome, &r.MSH10, &r.Problems, &r.Start, &r.End)
+	r.ContentHash = unpackHash(h)
 	return r, err
 }
 
 // Records calls fn for each record of a file, in line order, streaming.
 func (j *Journal) Records(ctx context.Context, claim string, fn func(Record) error) error {
-	rows, err := j.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE claim = ? ORDER BY line`, claim)
+	rows, err := j.query(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+` ORDER BY r.line`, claim)
 	if err != nil {
 		return err
 	}
@@ -583,11 +459,21 @@ func (j *Journal) Records(ctx context.Context, claim string, fn func(Record) err
 // RecordsByVaccination returns every journalled record with a vaccination
 // id, newest claim first.
 func (j *Journal) RecordsByVaccination(ctx context.Context, vaccinationID string) ([]Record, error) {
-	return j.records(ctx, `SELECT `+recordCols+` FROM records WHERE vaccination_id = ? ORDER BY claim DESC, line`, vaccinationID)
+	return j.records(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.vaccination_id = ? ORDER BY f.claim DESC, r.line`, vaccinationID)
+}
+
+// RecordsByMSH10 returns the records a message carried, and those reported
+// already accepted with it.
+func (j *Journal) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error) {
+	return j.records(ctx, `SELECT `+recordCols+` FROM messages m0 JOIN records r ON r.file = m0.file AND r.seq = m0.seq AND r.sent AND r.msh10 = ''
+			JOIN files f ON f.id = r.file WHERE m0.msh10 = ?
+		UNION ALL
+		SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.msh10 = ? AND r.msh10 != ''
+		ORDER BY 1, 2`, msh10, msh10)
 }
 
 func (j *Journal) records(ctx context.Context, query string, args ...any) ([]Record, error) {
-	rows, err := j.db.QueryContext(ctx, query, args...)
+	rows, err := j.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -605,17 +491,18 @@ func (j *Journal) records(ctx context.Context, query string, args ...any) ([]Rec
 
 // ACKs calls fn for each answered message of a file, in message order.
 func (j *Journal) ACKs(ctx context.Context, claim string, fn func(msh10, ack string) error) error {
-	rows, err := j.db.QueryContext(ctx, `SELECT COALESCE(msh10, ''), ack FROM messages WHERE claim = ? AND ack != '' ORDER BY seq`, claim)
+	rows, err := j.query(ctx, `SELECT COALESCE(msh10, ''), ack FROM messages WHERE file = `+fileID+` AND ack != '' ORDER BY seq`, claim)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var m, a string
+		var m string
+		var a any
 		if err := rows.Scan(&m, &a); err != nil {
 			return err
 		}
-		if err := fn(m, a); err != nil {
+		if err := fn(m, unpackACK(a)); err != nil {
 			return err
 		}
 	}
@@ -624,31 +511,12 @@ func (j *Journal) ACKs(ctx context.Context, claim string, fn func(msh10, ack str
 
 // Counts tallies a file's records by outcome ("" for none yet).
 func (j *Journal) Counts(ctx context.Context, claim string) (map[string]int, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM records WHERE claim = ? GROUP BY outcome`, claim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var o string
-		var n int
-		if err := rows.Scan(&o, &n); err != nil {
-			return nil, err
-		}
-		out[o] = n
-	}
-	return out, rows.Err()
+	return j.tally(ctx, `SELECT outcome, COUNT(*) FROM records WHERE file = `+fileID+` GROUP BY outcome`, claim)
 }
 
 // OpenMessages counts a file's messages without an outcome.
 func (j *Journal) OpenMessages(ctx context.Context, claim string) (int, error) {
 	var n int
-	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE claim = ? AND state != ?`, claim, Done).Scan(&n)
+	err := j.queryRow(ctx, `SELECT COUNT(*) FROM messages INDEXED BY messages_open WHERE file = `+fileID+` AND state != 'done'`, []any{claim}, &n)
 	return n, err
-}
-
-// RecordsByMSH10 returns the records a message carried.
-func (j *Journal) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error) {
-	return j.records(ctx, `SELECT `+recordCols+` FROM records WHERE msh10 = ? ORDER BY claim, line`, msh10)
 }

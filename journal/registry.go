@@ -22,17 +22,19 @@ type Refusal struct {
 // SetRefused records that a registry refused the credentials of the
 // endpoint settings with fingerprint.
 func (j *Journal) SetRefused(ctx context.Context, r Refusal) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO refusals(registry, fingerprint, reason, at) VALUES(?,?,?,?)
-		ON CONFLICT(registry) DO UPDATE SET fingerprint = excluded.fingerprint, reason = excluded.reason, at = excluded.at`,
-		r.Registry, r.Fingerprint, r.Reason, r.At.UTC().Format(time.RFC3339Nano))
-	return err
+	return j.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO refusals(registry, fingerprint, reason, at) VALUES(?,?,?,?)
+			ON CONFLICT(registry) DO UPDATE SET fingerprint = excluded.fingerprint, reason = excluded.reason, at = excluded.at`,
+			r.Registry, r.Fingerprint, r.Reason, r.At.UTC().Format(time.RFC3339Nano))
+		return err
+	})
 }
 
 // Refused returns the refusal recorded for a registry, if any.
 func (j *Journal) Refused(ctx context.Context, registry string) (Refusal, bool, error) {
 	r := Refusal{Registry: registry}
 	var at string
-	err := j.db.QueryRowContext(ctx, `SELECT fingerprint, reason, at FROM refusals WHERE registry = ?`, registry).Scan(&r.Fingerprint, &r.Reason, &at)
+	err := j.queryRow(ctx, `SELECT fingerprint, reason, at FROM refusals WHERE registry = ?`, []any{registry}, &r.Fingerprint, &r.Reason, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Refusal{}, false, nil
 	}
@@ -43,8 +45,10 @@ func (j *Journal) Refused(ctx context.Context, registry string) (Refusal, bool, 
 // ClearRefused forgets a registry's refusal: its credentials were checked
 // and accepted.
 func (j *Journal) ClearRefused(ctx context.Context, registry string) error {
-	_, err := j.db.ExecContext(ctx, `DELETE FROM refusals WHERE registry = ?`, registry)
-	return err
+	return j.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`DELETE FROM refusals WHERE registry = ?`, registry)
+		return err
+	})
 }
 
 // TestplanRun is one `izdrop testplan` run against an endpoint.
@@ -60,9 +64,11 @@ func (r TestplanRun) Passed() bool { return r.Cases > 0 && len(r.Failed) == 0 }
 
 // AddTestplanRun records a test plan run.
 func (j *Journal) AddTestplanRun(ctx context.Context, r TestplanRun) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO testplan_runs(endpoint, registry, environment, site, at, cases, failed) VALUES(?,?,?,?,?,?,?)`,
-		r.Endpoint, r.Registry, r.Environment, r.Site, r.At.UTC().Format(time.RFC3339Nano), r.Cases, strings.Join(r.Failed, ","))
-	return err
+	return j.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO testplan_runs(endpoint, registry, environment, site, at, cases, failed) VALUES(?,?,?,?,?,?,?)`,
+			r.Endpoint, r.Registry, r.Environment, r.Site, r.At.UTC().Format(time.RFC3339Nano), r.Cases, strings.Join(r.Failed, ","))
+		return err
+	})
 }
 
 // LastTestplanRun returns the newest run against an environment ("staging",
@@ -94,6 +100,6 @@ func (j *Journal) LastTestplanRun(ctx context.Context, environment string) (last
 // registry (they stop no send).
 func (j *Journal) LegacyAccepted(ctx context.Context) (int, error) {
 	var n int
-	err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accepted WHERE registry = ''`).Scan(&n)
+	err := j.queryRow(ctx, `SELECT COUNT(*) FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = '')`, nil, &n)
 	return n, err
 }

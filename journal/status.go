@@ -41,17 +41,19 @@ type EndpointState struct {
 // SetEndpointState records an endpoint's state; Since is kept while the
 // state does not change.
 func (j *Journal) SetEndpointState(ctx context.Context, s EndpointState) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO endpoint_state(name, registry, state, reason, since, updated_at) VALUES(?,?,?,?,?,?)
-		ON CONFLICT(name) DO UPDATE SET registry = excluded.registry, reason = excluded.reason, updated_at = excluded.updated_at,
-			since = CASE WHEN endpoint_state.state = excluded.state THEN endpoint_state.since ELSE excluded.since END,
-			state = excluded.state`,
-		s.Name, s.Registry, s.State, s.Reason, s.Since.UTC().Format(time.RFC3339Nano), now())
-	return err
+	return j.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO endpoint_state(name, registry, state, reason, since, updated_at) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(name) DO UPDATE SET registry = excluded.registry, reason = excluded.reason, updated_at = excluded.updated_at,
+				since = CASE WHEN endpoint_state.state = excluded.state THEN endpoint_state.since ELSE excluded.since END,
+				state = excluded.state`,
+			s.Name, s.Registry, s.State, s.Reason, s.Since.UTC().Format(time.RFC3339Nano), now())
+		return err
+	})
 }
 
 // EndpointStates returns every endpoint state recorded.
 func (j *Journal) EndpointStates(ctx context.Context) (map[string]EndpointState, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT name, registry, state, reason, since, updated_at FROM endpoint_state`)
+	rows, err := j.query(ctx, `SELECT name, registry, state, reason, since, updated_at FROM endpoint_state`)
 	if err != nil {
 		return nil, err
 	}
@@ -78,19 +80,21 @@ type Heartbeat struct {
 
 // Beat records that this process (host, pid) is alive.
 func (j *Journal) Beat(ctx context.Context, h Heartbeat) error {
-	_, err := j.db.ExecContext(ctx, `INSERT INTO heartbeat(host, pid, started_at, beat_at) VALUES(?,?,?,?)
-		ON CONFLICT(host, pid) DO UPDATE SET beat_at = excluded.beat_at`,
-		h.Host, h.PID, h.StartedAt.UTC().Format(time.RFC3339Nano), h.At.UTC().Format(time.RFC3339Nano))
-	if err == nil {
-		// Old processes' beats are of no use after a day.
-		_, err = j.db.ExecContext(ctx, `DELETE FROM heartbeat WHERE beat_at < ?`, h.At.Add(-24*time.Hour).UTC().Format(time.RFC3339Nano))
-	}
-	return err
+	return j.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO heartbeat(host, pid, started_at, beat_at) VALUES(?,?,?,?)
+			ON CONFLICT(host, pid) DO UPDATE SET beat_at = excluded.beat_at`,
+			h.Host, h.PID, h.StartedAt.UTC().Format(time.RFC3339Nano), h.At.UTC().Format(time.RFC3339Nano))
+		if err == nil {
+			// Old processes' beats are of no use after a day.
+			_, err = t.exec(`DELETE FROM heartbeat WHERE beat_at < ?`, h.At.Add(-24*time.Hour).UTC().Format(time.RFC3339Nano))
+		}
+		return err
+	})
 }
 
 // Heartbeats returns the processes that beat since t, newest first.
 func (j *Journal) Heartbeats(ctx context.Context, since time.Time) ([]Heartbeat, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT host, pid, started_at, beat_at FROM heartbeat WHERE beat_at >= ? ORDER BY beat_at DESC`,
+	rows, err := j.query(ctx, `SELECT host, pid, started_at, beat_at FROM heartbeat WHERE beat_at >= ? ORDER BY beat_at DESC`,
 		since.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return nil, err
@@ -124,29 +128,15 @@ func (j *Journal) InboxFiles(ctx context.Context, inbox string, since time.Time,
 // OutcomeCounts tallies, per outcome ("" for waiting), the records of an
 // inbox's files not yet archived or archived since t.
 func (j *Journal) OutcomeCounts(ctx context.Context, inbox string, since time.Time) (map[string]int, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT r.outcome, COUNT(*) FROM records r JOIN files f ON f.claim = r.claim
+	return j.tally(ctx, `SELECT r.outcome, COUNT(*) FROM records r JOIN files f ON f.id = r.file
 		WHERE f.inbox = ? AND (f.state != ? OR f.updated_at >= ?) GROUP BY r.outcome`, inbox, Archived, since.UTC().Format(time.RFC3339Nano))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var o string
-		var n int
-		if err := rows.Scan(&o, &n); err != nil {
-			return nil, err
-		}
-		out[o] = n
-	}
-	return out, rows.Err()
 }
 
 // Problems calls fn with the problems (JSON, as FinishMessage and
 // StartMessage keep them) of every record of an inbox's files not yet
 // archived or archived since t that has any.
 func (j *Journal) Problems(ctx context.Context, inbox string, since time.Time, fn func(outcome, problems string) error) error {
-	rows, err := j.db.QueryContext(ctx, `SELECT r.outcome, r.problems FROM records r JOIN files f ON f.claim = r.claim
+	rows, err := j.query(ctx, `SELECT r.outcome, r.problems FROM records r JOIN files f ON f.id = r.file
 		WHERE f.inbox = ? AND (f.state != ? OR f.updated_at >= ?) AND r.problems != ''`, inbox, Archived, since.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return err
@@ -167,8 +157,8 @@ func (j *Journal) Problems(ctx context.Context, inbox string, since time.Time, f
 // ArchivedCounts calls fn, for each file of an inbox archived since t, with
 // when it was archived and its records' counts by outcome.
 func (j *Journal) ArchivedCounts(ctx context.Context, inbox string, since time.Time, fn func(at time.Time, outcome string, n int)) error {
-	rows, err := j.db.QueryContext(ctx, `SELECT f.updated_at, r.outcome, COUNT(*) FROM files f JOIN records r ON r.claim = f.claim
-		WHERE f.inbox = ? AND f.state = ? AND f.updated_at >= ? GROUP BY f.claim, r.outcome`, inbox, Archived, since.UTC().Format(time.RFC3339Nano))
+	rows, err := j.query(ctx, `SELECT f.updated_at, r.outcome, COUNT(*) FROM files f JOIN records r ON r.file = f.id
+		WHERE f.inbox = ? AND f.state = ? AND f.updated_at >= ? GROUP BY f.id, r.outcome`, inbox, Archived, since.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return err
 	}
@@ -193,4 +183,23 @@ func (j *Journal) Size() int64 {
 		}
 	}
 	return n
+}
+
+// tally runs a query of (key, count) rows into a map.
+func (j *Journal) tally(ctx context.Context, query string, args ...any) (map[string]int, error) {
+	rows, err := j.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
 }

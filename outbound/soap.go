@@ -66,7 +66,11 @@ func contentType(action string) string {
 // into LF on the way.
 func (c Codec) envelope(o op, values ...string) []byte {
 	var b bytes.Buffer
-	b.Grow(512)
+	n := 512
+	for _, v := range values {
+		n += len(v) + len(v)/8 // an HL7 message's segment ends are escaped, 5 bytes each
+	}
+	b.Grow(n)
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<soap:Envelope xmlns:soap="` + SOAP12 + `" xmlns:iis="` + c.Namespace + `"><soap:Header/><soap:Body><iis:` + o.request + `>`)
 	for i, f := range o.fields {

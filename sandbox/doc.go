@@ -22,9 +22,11 @@
 // counted as a reused control id - a sender's bug the tests look for.
 //
 // For tests and benchmarks it can be slow or flaky - fixed and random
-// latency, a share of calls answered with HTTP 503 or UnknownFault,
-// connections dropped mid-answer, ACKs naming another message - set by
-// Options or at run time with SetFaults. It shows what it received at /
+// latency, a delay on every new connection (a TLS handshake over a WAN), a
+// share of calls answered with HTTP 503 or UnknownFault, connections
+// dropped mid-answer, ACKs naming another message - set by Options or at
+// run time with SetFaults - and it measures how long its submissions took
+// (SubmitLatency). It shows what it received at /
 // (HTML) and /status.json; those pages carry ids, codes and outcomes, never
 // a patient's name, birth date, address or phone number.
 package sandbox

@@ -356,3 +356,35 @@ func TestHTTPSVerifiesAndReusesConnections(t *testing.T) {
 		t.Errorf("%d TLS handshakes for 40 messages at concurrency 4", hs)
 	}
 }
+
+// A new connection waits ConnectDelay once; later calls on it, kept
+// alive, do not. The submission latency counts the wait of the call that
+// opened the connection.
+func TestConnectDelayIsPaidOncePerConnection(t *testing.T) {
+	const delay = 150 * time.Millisecond
+	s := startSandbox(t, sandbox.Options{Faults: sandbox.Faults{ConnectDelay: delay}})
+	c := newClient(t, s.URL2011(), func(ep *outbound.Endpoint) { ep.Concurrency = 1 })
+	var took []time.Duration
+	for i := 0; i < 4; i++ {
+		id := fmt.Sprintf("CD%d", i)
+		start := time.Now()
+		if d, err := c.Deliver(context.Background(), id, msg(id, "V"+id, "A")); err != nil || d.Outcome != ack.Accepted {
+			t.Fatalf("%s: %v %v", id, d.Outcome, err)
+		}
+		took = append(took, time.Since(start))
+	}
+	if took[0] < delay {
+		t.Errorf("the first call, on a new connection, took %v", took[0])
+	}
+	for _, d := range took[1:] {
+		if d >= delay {
+			t.Errorf("a call on the kept-alive connection took %v: %v", d, took)
+		}
+	}
+	if st := s.Stats(); st.Connections != 1 {
+		t.Errorf("%d connections", st.Connections)
+	}
+	if p99, p50 := s.SubmitLatency(0.99), s.SubmitLatency(0.5); p99 < delay || p50 >= delay {
+		t.Errorf("submit latency p50 %v, p99 %v", p50, p99)
+	}
+}

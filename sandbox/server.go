@@ -44,6 +44,10 @@ type Faults struct {
 	// message contains it (a patient id, say): a fault of some messages
 	// only, while the registry answers the others.
 	FailMatching string
+	// ConnectDelay is added once to every new connection, before its first
+	// request is read: what a TLS handshake costs over a WAN, on loopback.
+	// A client that opens a connection per call pays it every call.
+	ConnectDelay time.Duration
 }
 
 // Options configure a sandbox.
@@ -63,6 +67,11 @@ type Options struct {
 	Seed uint64
 	// Codes to validate against (default: the embedded tables).
 	Codes *codes.Set
+	// OnReceived, when set, is told of every message processed, in the
+	// order processed (a resend included), with the sandbox's lock held:
+	// for a benchmark that checks order or counts what came, over more
+	// messages than Received keeps.
+	OnReceived func(Received)
 	// Now is the clock ("in the future" checks); default time.Now.
 	Now      func() time.Time
 	Location *time.Location
@@ -78,6 +87,7 @@ type Server struct {
 	conns                 atomic.Int64 // connections accepted
 	inFlight, maxInFlight atomic.Int64
 	tlsHS                 atomic.Int64 // TLS handshakes completed
+	latency               histogram    // of submissions, from arrival (a new connection's: from its accept) to answer
 
 	mu       sync.Mutex
 	faults   Faults
@@ -194,7 +204,11 @@ func Start(opt Options) (*Server, error) {
 			if st == http.StateNew {
 				s.conns.Add(1)
 			}
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &connInfo{accepted: time.Now()})
 		}}
+	ln = &delayListener{Listener: ln, s: s}
 	scheme := "http"
 	if opt.TLS != nil {
 		scheme = "https"
@@ -207,6 +221,12 @@ func Start(opt Options) (*Server, error) {
 	opt.Log.Info().Str("url", s.url).Msg("sandbox registry listening")
 	return s, nil
 }
+
+// SubmitLatency returns the q-quantile (0.5, 0.99) of the time the
+// submissions answered took, from their arrival - a call on a new
+// connection from the connection's accept - to their answer: what the
+// sender waited, short of the network. Resolution 5%.
+func (s *Server) SubmitLatency(q float64) time.Duration { return s.latency.quantile(q) }
 
 // URL is the sandbox's base URL (scheme, host and port).
 func (s *Server) URL() string { return s.url }
@@ -357,6 +377,10 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 			s.maxInFlight.Store(n)
 		}
 		defer s.inFlight.Add(-1)
+		arrived := time.Now()
+		if ci, ok := req.Context().Value(connKey{}).(*connInfo); ok && !ci.used.Swap(true) {
+			arrived = ci.accepted // the connection was opened for this call
+		}
 		s.mu.Lock()
 		s.stats.Calls++
 		f := s.faults
@@ -448,6 +472,9 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "application/soap+xml; charset=UTF-8")
 		w.Write(answer)
+		if r.op == c.submit {
+			s.latency.add(time.Since(arrived))
+		}
 	}
 }
 
@@ -537,7 +564,7 @@ func (s *Server) process(codec string, raw []byte) string {
 		if rp.hash == hash {
 			// A retry of a message already processed: same answer, no change.
 			s.stats.Resends++
-			s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
+			s.keep(Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: outcomeOf(rp.ack), Resend: true, ACK: rp.ack})
 			s.stats.Messages++
 			return rp.ack
 		}
@@ -602,10 +629,7 @@ func (s *Server) process(codec string, raw []byte) string {
 	}
 	s.stats.Messages++
 	s.stats.ByOutcome[out]++
-	s.received = append(s.received, Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: out, Doses: ds, ACK: a})
-	if len(s.received) > 10000 {
-		s.received = s.received[len(s.received)-10000:]
-	}
+	s.keep(Received{Time: now, Codec: codec, MSH10: msh10, Facility: facility, Outcome: out, Doses: ds, ACK: a})
 	return a
 }
 
@@ -613,8 +637,20 @@ func (s *Server) record(r Received) {
 	s.mu.Lock()
 	s.stats.Messages++
 	s.stats.ByOutcome[r.Outcome]++
-	s.received = append(s.received, r)
+	s.keep(r)
 	s.mu.Unlock()
+}
+
+// keep adds a message to those received (the newest 10 000 are kept) and
+// tells Options.OnReceived. s.mu is held.
+func (s *Server) keep(r Received) {
+	s.received = append(s.received, r)
+	if len(s.received) > 10000 {
+		s.received = s.received[len(s.received)-10000:]
+	}
+	if s.opt.OnReceived != nil {
+		s.opt.OnReceived(r)
+	}
 }
 
 func outcomeOf(a string) ack.Outcome {

@@ -26,7 +26,7 @@ type endpoint struct {
 	registry    string // identity, for "already accepted"
 	fingerprint string // of the settings it logs in with
 	client      *outbound.Client
-	j           *journal.Journal
+	j           journal.Store
 	log         zerolog.Logger
 
 	mu            sync.Mutex
@@ -34,7 +34,7 @@ type endpoint struct {
 	lastState     string // as the monitor last recorded it
 }
 
-func newEndpoint(ctx context.Context, name string, e *config.Endpoint, cl *outbound.Client, j *journal.Journal, log zerolog.Logger) (*endpoint, error) {
+func newEndpoint(ctx context.Context, name string, e *config.Endpoint, cl *outbound.Client, j journal.Store, log zerolog.Logger) (*endpoint, error) {
 	ep := &endpoint{name: name, environment: e.Environment, registry: e.Identity(), fingerprint: e.Fingerprint(), client: cl, j: j,
 		log: log.With().Str("endpoint", name).Logger()}
 	r, ok, err := j.Refused(ctx, ep.registry)
@@ -105,7 +105,7 @@ func (ep *endpoint) noteRefusal(err error) {
 // against endpoint name (izdrop ping -auth, izdrop testplan): a refusal
 // (err wraps a *outbound.SecurityFault or ErrCredentialsRefused) is recorded, so the service stops
 // sending; a pass (err nil) lifts any refusal.
-func CredentialsChecked(ctx context.Context, j *journal.Journal, e *config.Endpoint, err error) error {
+func CredentialsChecked(ctx context.Context, j journal.Store, e *config.Endpoint, err error) error {
 	var sec *outbound.SecurityFault
 	switch {
 	case err == nil:

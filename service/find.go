@@ -14,7 +14,7 @@ import (
 // MSH-10: each file's state, result and archive path, and each record's
 // outcome, MSH-10 and the ACK that answered it. It reports whether anything
 // was found. It only reads, so it works while a service runs.
-func Find(ctx context.Context, j *journal.Journal, term string, w io.Writer) (bool, error) {
+func Find(ctx context.Context, j journal.Store, term string, w io.Writer) (bool, error) {
 	found := false
 	files, err := j.FilesByName(ctx, term)
 	if err != nil {

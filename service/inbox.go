@@ -35,7 +35,8 @@ type inbox struct {
 	undelivered atomic.Int64
 	lastWhy     atomic.Value // string
 
-	queue atomic.Int64 // files waiting at the last pass, for the metrics
+	queue      atomic.Int64 // files waiting at the last pass, for the metrics
+	lastRetain time.Time    // when retention last looked for what to purge
 }
 
 func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
@@ -195,6 +196,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 		return sum, nil
 	}
 	defer unlock()
+	in.retain(ctx)
 	sum.add(in.finishArchiving(ctx))
 	sc := newSched(in.client.Endpoint().Concurrency, 4*in.client.Endpoint().Concurrency)
 	defer sc.close()

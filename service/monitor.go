@@ -247,6 +247,14 @@ type progress struct {
 	lastLog            time.Time
 }
 
+// count adds n records done when final, and passes final on.
+func (p *progress) count(final bool, n int) bool {
+	if final {
+		p.done.Add(int64(n))
+	}
+	return final
+}
+
 // Progress is a snapshot of a file being processed.
 type Progress struct {
 	Inbox, File, Claim string

@@ -64,12 +64,22 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 	var differs atomic.Bool
 	prog := in.s.progress.start(in.name, c.Name, c.ID, f.Size, in.s.opt.Now())
 	defer in.s.progress.end(c.ID)
+	// A file read for the first time has its messages journalled ahead of
+	// their sending, many to a commit; one read before, each in its turn
+	// (deliver follows what the journal holds of it).
+	var a *ahead
+	if !resumed {
+		a = in.startAhead(ctx, sc, &b, f, &differs)
+	}
 	for ctx.Err() == nil && !differs.Load() {
 		m, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			if a != nil {
+				a.close()
+			}
 			b.wait()
 			return false, "", err
 		}
@@ -79,6 +89,10 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 		if m.PatientID == "" {
 			key = fmt.Sprintf("%s\x00line %d", c.ID, m.Records[0].Line)
 		}
+		if a != nil {
+			a.add(key, m, prog)
+			continue
+		}
 		b.submit(ctx, sc, key, func() bool {
 			final := in.deliver(ctx, f, m, &differs)
 			if final {
@@ -86,6 +100,9 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 			}
 			return final
 		})
+	}
+	if a != nil {
+		a.close()
 	}
 	prog.read.Store(f.Size)
 	pending = b.wait()

@@ -151,69 +151,15 @@ func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, 
 // journal's row: Done when nothing is to be sent.
 func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) (journal.Message, bool) {
 	j := in.s.journal
-	var send []*transform.Record
-	jrecs := make([]journal.Record, 0, len(m.Records))
-	for _, rec := range m.Records {
-		jr := journal.Record{Line: rec.Line, Site: m.SiteID, PatientID: m.PatientID, VaccinationID: rec.VaccinationID,
-			Action: rec.Action, Start: rec.Start, End: rec.End}
-		if !rec.Valid() {
-			jr.Outcome = string(ack.Invalid)
-			jr.Problems = encodeIssues(validationIssues(rec, true))
-			in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
-				Str("outcome", "invalid").Str("rules", rules(rec)).Msg("record refused before sending")
-		} else {
-			jr.ContentHash = rec.ContentHash()
-			jr.Problems = encodeIssues(validationIssues(rec, false))
-			h, msh10, ok, err := j.Accepted(ctx, in.ep.registry, m.SiteID, rec.VaccinationID)
-			if err != nil {
-				in.log.Error().Err(err).Msg("journal")
-				return journal.Message{}, false
-			}
-			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
-				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
-				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
-					Str("outcome", "already_accepted").Str("msh10", msh10).Str("endpoint", in.ep.name).Msg("record already in this registry: not sent again")
-			} else {
-				send = append(send, rec)
-			}
-		}
-		jrecs = append(jrecs, jr)
-	}
-	msg := journal.Message{Claim: f.Claim, Seq: m.Seq, State: journal.Done}
-	for _, rec := range send {
-		msg.Lines = append(msg.Lines, rec.Line)
+	p, ok := in.prepare(ctx, f, m)
+	if !ok {
+		return journal.Message{}, false
 	}
 	for try := 0; ; try++ {
-		if len(send) > 0 {
-			hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.cfg.Location())}
-			if try == 0 && m.ControlID != "" {
-				hdr.ControlID = m.ControlID // an HL7 input's own MSH-10, unless one was sent with it before
-			}
-			msg.MSH10, msg.MSH7, msg.State = hdr.ControlID, hdr.Time, journal.Sending
-			enc := encoders.Get().(*hl7.Encoder)
-			msg.Raw = append(msg.Raw[:0], m.Encode(enc, hdr, send)...)
-			encoders.Put(enc)
-			if limit := in.maxMessageBytes(); len(msg.Raw) > limit {
-				// Never sent: the registry would answer with a fault (or
-				// choke), and nothing about it would get better by retrying.
-				issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "message-too-large",
-					Text: fmt.Sprintf("the message for these records would be %d bytes; the limit is %d (max_message_bytes)", len(msg.Raw), limit)}})
-				for i := range jrecs {
-					if jrecs[i].Outcome == "" {
-						jrecs[i].Outcome, jrecs[i].Problems = string(ack.Invalid), issue
-					}
-				}
-				in.log.Warn().Str("file", f.Name).Int("message", m.Seq).Int("line", m.Records[0].Line).Int("bytes", len(msg.Raw)).
-					Msg("message too large: its records are refused, not sent")
-				send, msg.Raw, msg.Lines, msg.MSH10, msg.State = nil, nil, nil, "", journal.Done
-			}
-			for i := range jrecs {
-				if jrecs[i].Outcome == "" {
-					jrecs[i].MSH10 = hdr.ControlID
-				}
-			}
+		if try > 0 {
+			p.newControlID(in, false)
 		}
-		err := j.StartMessage(ctx, msg, jrecs)
+		err := j.StartMessage(ctx, p.msg, p.recs)
 		if errors.Is(err, journal.ErrDuplicateControlID) && try < 5 {
 			continue
 		}
@@ -237,6 +183,96 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 		return journal.Message{}, false
 	}
 	return row, true
+}
+
+// started is a message made ready to journal: its row, its records, and
+// the transform message it comes from.
+type started struct {
+	file string // its name, for the log
+	m    *transform.Message
+	msg  journal.Message
+	recs []journal.Record
+	send []*transform.Record // the records it carries
+}
+
+// prepare decides what a message carries - not the invalid records, not
+// those the registry already holds with this content - and encodes it
+// under a new MSH-10 (an HL7 input's own, if it has one). Nothing is
+// journalled yet.
+func (in *inbox) prepare(ctx context.Context, f journal.File, m *transform.Message) (*started, bool) {
+	j := in.s.journal
+	p := &started{file: f.Name, m: m, recs: make([]journal.Record, 0, len(m.Records))}
+	for _, rec := range m.Records {
+		jr := journal.Record{Line: rec.Line, Site: m.SiteID, PatientID: m.PatientID, VaccinationID: rec.VaccinationID,
+			Action: rec.Action, Start: rec.Start, End: rec.End}
+		if !rec.Valid() {
+			jr.Outcome = string(ack.Invalid)
+			jr.Problems = encodeIssues(validationIssues(rec, true))
+			in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+				Str("outcome", "invalid").Str("rules", rules(rec)).Msg("record refused before sending")
+		} else {
+			jr.ContentHash = rec.ContentHash()
+			jr.Problems = encodeIssues(validationIssues(rec, false))
+			h, msh10, ok, err := j.Accepted(ctx, in.ep.registry, m.SiteID, rec.VaccinationID)
+			if err != nil {
+				in.log.Error().Err(err).Msg("journal")
+				return nil, false
+			}
+			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
+				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
+				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
+					Str("outcome", "already_accepted").Str("msh10", msh10).Str("endpoint", in.ep.name).Msg("record already in this registry: not sent again")
+			} else {
+				p.send = append(p.send, rec)
+			}
+		}
+		p.recs = append(p.recs, jr)
+	}
+	p.msg = journal.Message{Claim: f.Claim, Seq: m.Seq, State: journal.Done}
+	for _, rec := range p.send {
+		p.msg.Lines = append(p.msg.Lines, rec.Line)
+	}
+	if len(p.send) > 0 {
+		p.newControlID(in, true)
+	}
+	return p, true
+}
+
+// newControlID gives the message a new MSH-10 (first, an HL7 input's own,
+// unless one was sent with it before) and encodes it under it. A message
+// over the endpoint's size cap is never sent: its records are refused.
+func (p *started) newControlID(in *inbox, first bool) {
+	if len(p.send) == 0 {
+		return
+	}
+	m := p.m
+	hdr := transform.Header{ControlID: newControlID(in.s.opt.Now()), Time: in.s.opt.Now().In(in.s.loc)}
+	if first && m.ControlID != "" {
+		hdr.ControlID = m.ControlID // an HL7 input's own MSH-10, unless one was sent with it before
+	}
+	p.msg.MSH10, p.msg.MSH7, p.msg.State = hdr.ControlID, hdr.Time, journal.Sending
+	enc := encoders.Get().(*hl7.Encoder)
+	p.msg.Raw = append(p.msg.Raw[:0], m.Encode(enc, hdr, p.send)...)
+	encoders.Put(enc)
+	if limit := in.maxMessageBytes(); len(p.msg.Raw) > limit {
+		// Never sent: the registry would answer with a fault (or
+		// choke), and nothing about it would get better by retrying.
+		issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "message-too-large",
+			Text: fmt.Sprintf("the message for these records would be %d bytes; the limit is %d (max_message_bytes)", len(p.msg.Raw), limit)}})
+		for i := range p.recs {
+			if p.recs[i].Outcome == "" {
+				p.recs[i].Outcome, p.recs[i].Problems = string(ack.Invalid), issue
+			}
+		}
+		in.log.Warn().Str("file", p.file).Int("message", m.Seq).Int("line", m.Records[0].Line).Int("bytes", len(p.msg.Raw)).
+			Msg("message too large: its records are refused, not sent")
+		p.send, p.msg.Raw, p.msg.Lines, p.msg.MSH10, p.msg.State = nil, nil, nil, "", journal.Done
+	}
+	for i := range p.recs {
+		if p.recs[i].Outcome == "" {
+			p.recs[i].MSH10 = hdr.ControlID
+		}
+	}
 }
 
 func pick(m *transform.Message, lines []int) []*transform.Record {

@@ -34,9 +34,10 @@ type Options struct {
 // read, delivered and archived, all journalled.
 type Service struct {
 	cfg        *config.Config
+	loc        *time.Location // cfg.Location(), loaded once: MSH-7 of every message is in it
 	opt        Options
 	log        zerolog.Logger
-	journal    *journal.Journal
+	journal    journal.Store
 	codes      *codes.Set
 	sandbox    *sandbox.Server // nil when none runs here (or another izdrop's is used)
 	sandboxURL string
@@ -64,7 +65,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{cfg: cfg, opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}, metrics: newMetrics(), started: opt.Now()}
+	s := &Service{cfg: cfg, loc: cfg.Location(), opt: opt, log: opt.Log, endpoints: map[string]*endpoint{}, metrics: newMetrics(), started: opt.Now()}
 	s.host, _ = os.Hostname()
 	hdr := ""
 	if cfg.Alerts.WebhookHeaderEnv != "" {
@@ -76,9 +77,11 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
 		return nil, err
 	}
-	if s.journal, err = journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db")); err != nil {
+	j, err := journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db"))
+	if err != nil {
 		return nil, err
 	}
+	s.journal = j
 	fail := func(err error) (*Service, error) { s.Close(); return nil, err }
 	for _, name := range cfg.InboxNames() {
 		in := cfg.Inboxes[name]
@@ -132,7 +135,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 func (s *Service) Sandbox() *sandbox.Server { return s.sandbox }
 
 // Journal is the service's journal.
-func (s *Service) Journal() *journal.Journal { return s.journal }
+func (s *Service) Journal() journal.Store { return s.journal }
 
 // Close stops the clients and the sandbox and closes the journal.
 func (s *Service) Close() {

@@ -74,13 +74,13 @@ const passLock = ".izdrop.lock"
 type sftpSource struct {
 	in    *config.Inbox
 	sftp  *watcher.SFTP
-	j     *journal.Journal
+	j     journal.Store
 	loc   *time.Location
 	local string // local work folder
 	log   zerolog.Logger
 }
 
-func newSFTPSource(ctx context.Context, in *config.Inbox, j *journal.Journal, loc *time.Location, log zerolog.Logger) (*sftpSource, error) {
+func newSFTPSource(ctx context.Context, in *config.Inbox, j journal.Store, loc *time.Location, log zerolog.Logger) (*sftpSource, error) {
 	cfg := watcher.SFTPConfig{Host: in.Host, Port: in.Port, User: in.User, KeyFile: in.KeyFile, KnownHosts: in.KnownHosts,
 		InsecureIgnoreHostKey: in.InsecureIgnoreHostKey, Path: in.Path, Log: log}
 	var err error

@@ -62,7 +62,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 // on the server: it needs no JavaScript.
 type Server struct {
 	Config  *config.Config
-	Journal *journal.Journal
+	Journal journal.Store
 	// Metrics are served at /metrics (nil: no metrics).
 	Metrics prometheus.Gatherer
 	// Ready says whether the service can do its work now (/readyz): nil

@@ -89,7 +89,7 @@ type Options struct {
 }
 
 // Build reads a report.
-func Build(ctx context.Context, c *config.Config, j *journal.Journal, o Options) (Report, error) {
+func Build(ctx context.Context, c *config.Config, j journal.Store, o Options) (Report, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -140,7 +140,7 @@ func Build(ctx context.Context, c *config.Config, j *journal.Journal, o Options)
 	return r, nil
 }
 
-func buildInbox(ctx context.Context, c *config.Config, j *journal.Journal, name string, o Options) (Inbox, error) {
+func buildInbox(ctx context.Context, c *config.Config, j journal.Store, name string, o Options) (Inbox, error) {
 	ic := c.Inboxes[name]
 	in := Inbox{Name: name, Path: ic.Path, Endpoint: ic.Endpoint, Waiting: -1}
 	if ic.Kind == "local" {
@@ -212,7 +212,7 @@ type Issue struct {
 }
 
 // topErrors counts the errors of the records in view, most frequent first.
-func topErrors(ctx context.Context, j *journal.Journal, inbox string, since time.Time, n int) ([]ErrorCount, error) {
+func topErrors(ctx context.Context, j journal.Store, inbox string, since time.Time, n int) ([]ErrorCount, error) {
 	byKey := map[string]*ErrorCount{}
 	err := j.Problems(ctx, inbox, since, func(outcome, problems string) error {
 		var is []Issue
@@ -258,7 +258,7 @@ type Day struct {
 
 // Days returns the records of files archived over the last n days, by day
 // and outcome, oldest first (every day present, zeros included).
-func Days(ctx context.Context, c *config.Config, j *journal.Journal, now time.Time, n int) ([]Day, error) {
+func Days(ctx context.Context, c *config.Config, j journal.Store, now time.Time, n int) ([]Day, error) {
 	loc := c.Location()
 	now = now.In(loc)
 	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, -(n - 1))
@@ -312,7 +312,7 @@ type Record struct {
 
 // ForFile reads the report of a file by claim id or, failing that, the
 // newest file of that name.
-func ForFile(ctx context.Context, j *journal.Journal, key string) (FileReport, bool, error) {
+func ForFile(ctx context.Context, j journal.Store, key string) (FileReport, bool, error) {
 	f, err := j.GetFile(ctx, key)
 	if err == journal.ErrNotFound {
 		fs, err := j.FilesByName(ctx, filepath.Base(key))

@@ -39,6 +39,19 @@ func dryRunFile(t *testing.T, opt Options, path string) ([]byte, *Report) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The records are in the report file, not in memory: read them back.
+	j, err := os.ReadFile(stem + ".report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full Report
+	if err := json.Unmarshal(j, &full); err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Items) != rep.Records {
+		t.Fatalf("%s: the report holds %d records, the summary says %d", filepath.Base(path), len(full.Items), rep.Records)
+	}
+	rep.Items = full.Items
 	return b, rep
 }
 

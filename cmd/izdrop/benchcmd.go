@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/izdrop/izdrop/bench"
+)
+
+func init() {
+	commands["bench"] = command{"measure izdrop end to end on this machine, against the sandbox registry", benchCmd}
+}
+
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bench", stderr)
+	var o bench.Options
+	fs.IntVar(&o.Rows, "rows", 2000, "records in the generated export")
+	fs.Float64Var(&o.Invalid, "invalid", 0.02, "share of the rows a check refuses")
+	conc := fs.String("concurrency", "1,4,8,16", "messages in flight, comma-separated: one run each")
+	fs.DurationVar(&o.Latency, "latency", 50e6, "the registry's answer time")
+	fs.DurationVar(&o.Jitter, "jitter", 0, "plus a random share of this")
+	fs.Float64Var(&o.FaultRate, "fault-rate", 0, "share of calls the registry answers HTTP 503 (retried)")
+	fs.DurationVar(&o.ConnectDelay, "connect-delay", 0, "what a new connection costs (a TLS handshake over a WAN)")
+	fs.StringVar(&o.Dir, "dir", "", "keep the export and each run's inbox, archive, journal and log here (default: a temporary folder, removed)")
+	binary := fs.String("izdrop", "", "measure this izdrop binary's `run --once` (default: this one), to compare versions")
+	asJSON := fs.Bool("json", false, "print the measurements as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: izdrop bench [flags]\n\nGenerates an export, starts the sandbox registry, runs `izdrop run --once` on it once per\nconcurrency and prints what it measured. Sends nothing anywhere else.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	for _, c := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return fail(stderr, usageError{fmt.Sprintf("-concurrency %q: positive numbers, comma-separated", *conc)})
+		}
+		o.Concurrency = append(o.Concurrency, n)
+	}
+	self := *binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	o.Command = func(config string) *exec.Cmd { return exec.Command(self, "run", "--once", "-config", config) }
+	o.Progress = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Measure(ctx, o)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fail(stderr, err)
+		}
+		return exitOK
+	}
+	rep.WriteTable(stdout)
+	return exitOK
+}

@@ -1,0 +1,66 @@
+package journal
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the journal as izdrop uses it. Journal (SQLite, one file beside
+// the service) is the implementation; another database can be one if it
+// keeps the guarantees each method states - above all, a write returns
+// only once it is durable, and writes from many goroutines at once are
+// committed together rather than one after another.
+type Store interface {
+	// Files.
+	AddFile(ctx context.Context, f File) error
+	GetFile(ctx context.Context, claim string) (File, error)
+	SetFile(ctx context.Context, claim, state, result, archivePath, errText string) error
+	SetFileHash(ctx context.Context, claim, sha string, size int64) error
+	FilesInState(ctx context.Context, inbox, state string) ([]File, error)
+	FilesByName(ctx context.Context, name string) ([]File, error)
+
+	// Messages: journalled before they are sent, answered after.
+	StartMessage(ctx context.Context, m Message, recs []Record) error
+	StartMessages(ctx context.Context, starts []Start) []error
+	FinishMessage(ctx context.Context, registry, claim string, seq int, outcome, ackText string, attempts int, outs []Outcome) error
+	AddAttempts(ctx context.Context, claim string, seq, n int, why string) error
+	GetMessage(ctx context.Context, claim string, seq int) (Message, error)
+	SendingMessages(ctx context.Context, claim string) ([]Message, error)
+	OpenMessages(ctx context.Context, claim string) (int, error)
+	MessageSpan(ctx context.Context, claim string, seq int) (first, last, n int, err error)
+	LinesIn(ctx context.Context, claim string, first, last int) (int, error)
+	ACKs(ctx context.Context, claim string, fn func(msh10, ack string) error) error
+
+	// Records.
+	Records(ctx context.Context, claim string, fn func(Record) error) error
+	RecordsByVaccination(ctx context.Context, vaccinationID string) ([]Record, error)
+	RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error)
+	Counts(ctx context.Context, claim string) (map[string]int, error)
+
+	// What each registry holds, refuses, and was tested with.
+	Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error)
+	LegacyAccepted(ctx context.Context) (int, error)
+	SetRefused(ctx context.Context, r Refusal) error
+	Refused(ctx context.Context, registry string) (Refusal, bool, error)
+	ClearRefused(ctx context.Context, registry string) error
+	AddTestplanRun(ctx context.Context, r TestplanRun) error
+	LastTestplanRun(ctx context.Context, environment string) (last, passed TestplanRun, okLast, okPassed bool, err error)
+
+	// What the service says of itself, for status (izdrop status, the
+	// status page).
+	SetEndpointState(ctx context.Context, s EndpointState) error
+	EndpointStates(ctx context.Context) (map[string]EndpointState, error)
+	Beat(ctx context.Context, h Heartbeat) error
+	Heartbeats(ctx context.Context, since time.Time) ([]Heartbeat, error)
+	InboxFiles(ctx context.Context, inbox string, since time.Time, limit int) ([]File, error)
+	OutcomeCounts(ctx context.Context, inbox string, since time.Time) (map[string]int, error)
+	Problems(ctx context.Context, inbox string, since time.Time, fn func(outcome, problems string) error) error
+	ArchivedCounts(ctx context.Context, inbox string, since time.Time, fn func(at time.Time, outcome string, n int)) error
+	Size() int64
+
+	// Retention.
+	ArchivedBefore(ctx context.Context, inbox string, before time.Time) ([]File, error)
+	Forget(ctx context.Context, claim string) (records int, err error)
+
+	Close() error
+}
