@@ -100,7 +100,7 @@ func DryRun(path string, opt Options, out io.Writer) (*Report, error) {
 	w := bufio.NewWriter(vf)
 	enc := hl7.NewEncoder(hl7.DefaultDelimiters)
 	var shown []string
-	hidden, sent := 0, 0
+	hidden, sent, records := 0, 0, 0
 	for {
 		m, err := r.Next()
 		if err == io.EOF {
@@ -108,6 +108,10 @@ func DryRun(path string, opt Options, out io.Writer) (*Report, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if opt.DryRunProgress != nil {
+			records += len(m.Records)
+			opt.DryRunProgress(m.Records[len(m.Records)-1].End, records)
 		}
 		ctrl := fmt.Sprintf("DRY%s-%d", sum[:8], m.Seq)
 		send := m.Sendable()

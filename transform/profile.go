@@ -93,6 +93,9 @@ type Options struct {
 	FileDate time.Time
 	// Application is MSH-3, e.g. "izdrop 1.2.0".
 	Application string
+	// DryRunProgress, when set, is told by DryRun after each message how
+	// many bytes of the file and how many records it has read.
+	DryRunProgress func(read int64, records int)
 	// MaxDoses caps the doses of one message; a larger group is split
 	// (default 20) so that no message comes near CAIR's size limit.
 	MaxDoses int

@@ -93,3 +93,38 @@ func writeSummary(w io.Writer, sum service.Summary) {
 	}
 	tw.Flush()
 }
+
+// validateProgress shows, on a terminal, how far izdrop validate is in a
+// file: records read, the share of the file, the rate and the time left.
+func validateProgress(w io.Writer, path string) (func(read int64, records int), func()) {
+	f, ok := w.(*os.File)
+	st, err := os.Stat(path)
+	if !ok || err != nil || !term.IsTerminal(int(f.Fd())) {
+		return nil, func() {}
+	}
+	size, start := st.Size(), time.Now()
+	last := start // the first line after a quarter second, when a rate means something
+	width := 0
+	return func(read int64, records int) {
+			now := time.Now()
+			if now.Sub(last) < 250*time.Millisecond {
+				return
+			}
+			last = now
+			line := fmt.Sprintf("%s: %d records read", path, records)
+			if size > 0 && read > 0 {
+				share := float64(read) / float64(size)
+				el := now.Sub(start)
+				line += fmt.Sprintf(" (%d%%), %.0f/s", int(100*share), float64(records)/el.Seconds())
+				if share > 0 && share < 1 {
+					line += ", about " + time.Duration(float64(el)*(1-share)/share).Round(time.Second).String() + " left"
+				}
+			}
+			fmt.Fprintf(w, "\r%s%s", line, strings.Repeat(" ", max(width-len(line), 0)))
+			width = len(line)
+		}, func() {
+			if width > 0 {
+				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", width))
+			}
+		}
+}

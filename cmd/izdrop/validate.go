@@ -54,7 +54,10 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		opt.Application = "izdrop " + version
 		loc := opt.Location
 		opt.Now = func() time.Time { return time.Now().In(loc) }
+		stop := func() {}
+		opt.DryRunProgress, stop = validateProgress(stderr, file)
 		rep, err := transform.DryRun(file, opt, stdout)
+		stop()
 		if err != nil {
 			fmt.Fprintf(stderr, "izdrop: %s: %v\n", file, err)
 			status = exitFailure
