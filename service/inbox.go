@@ -130,6 +130,15 @@ func (in *inbox) watch(ctx context.Context) error {
 			soon = time.After(max(time.Until(sum.next)+20*time.Millisecond, 20*time.Millisecond))
 		} else if sum.Pending > 0 {
 			soon = time.After(5 * time.Second)
+			select {
+			case <-breakerChanged:
+				// The endpoint came back (or its trial passed) while the
+				// pass ran: what it left waiting goes now, not in 5 s.
+				if st, _ := in.client.Breaker(); st == outbound.Closed {
+					soon = time.After(20 * time.Millisecond)
+				}
+			default:
+			}
 		} else if sum.otherPass {
 			// Another process is in a pass; it takes what arrives
 			// meanwhile, and this one is ready to take over.
