@@ -56,7 +56,11 @@ func (in *inbox) startAhead(ctx context.Context, sc *sched, b *batch, f journal.
 // encoding) and queues it for the next commit.
 func (a *ahead) add(key string, m *transform.Message, prog *progress) {
 	it := aheadItem{key: key, m: m, prog: prog}
-	repeat := false
+	// A patient blocked in this pass (an earlier message of theirs, in an
+	// earlier file, has no answer yet) must not have a message journalled
+	// now: what the registry holds is only known once that one is
+	// answered. It takes the slow way, where the scheduler holds it back.
+	repeat := a.sc.isBlocked(key)
 	for _, r := range m.Records {
 		if r.VaccinationID != "" && a.seen.add(m.SiteID, r.VaccinationID) {
 			repeat = true
@@ -117,13 +121,18 @@ func (a *ahead) run() {
 			err := errs[k]
 			k++
 			switch {
-			case err == nil:
-				a.send(it)
 			case errors.Is(err, journal.ErrLinesTaken):
 				a.differs.Store(true)
 				a.in.log.Error().Str("file", a.f.Name).Int("message", it.m.Seq).Int("line", it.m.Records[0].Line).
 					Msg("the file reads differently than when it was first read: nothing more of it is sent")
 			case a.differs.Load():
+				// Nothing more of the file is sent now; what was journalled
+				// is finished from the journal when the file is taken up again.
+			case err == nil:
+				a.send(it)
+			case a.ctx.Err() != nil:
+				// Stopping: the message was not recorded, and is read again
+				// at the next start.
 			case errors.Is(err, journal.ErrStarted), errors.Is(err, journal.ErrDuplicateControlID):
 				a.deliver(it) // follows the journal, or tries other MSH-10s
 			default:

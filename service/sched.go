@@ -15,7 +15,7 @@ import (
 type sched struct {
 	mu      sync.Mutex
 	queues  map[string][]*job // keys with a job running, and their waiting jobs
-	blocked map[string]bool
+	blocked map[string]bool   // keys whose jobs are no longer run (see isBlocked)
 	ready   chan *job
 	slots   chan struct{} // bounds jobs submitted but not finished
 	wg      sync.WaitGroup
@@ -92,6 +92,14 @@ func (s *sched) worker() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// blocked reports whether a key's jobs are no longer run in this pass (an
+// earlier one of them got no final outcome).
+func (s *sched) isBlocked(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blocked[key]
 }
 
 // close waits for every submitted job and stops the workers.
