@@ -148,6 +148,7 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 	defer cancel()
 	var last error
 	answersAtStart := c.answers.Load()
+	refusedEach := true // every failed attempt was answered with a processing failure
 	notDelivered := func(n int, why error) (Delivery, error) {
 		c.count(func(s *Stats) { s.NotDelivered++ })
 		if last != nil && !errors.Is(why, last) {
@@ -263,11 +264,15 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 			if c.br.transient(trial, ack.Redact(err.Error()), msh10, unreachable(err)) {
 				c.opened(err)
 			}
+			refusedEach = refusedEach && processingFailed(err)
 			if attempt >= c.ep.MaxAttempts {
-				if c.answered.Load() && c.answersSince(answersAtStart) && !unreachable(err) {
-					// The registry answers other messages but keeps failing
-					// this one: that is its answer. Waiting for it would
-					// hold the patient's later records forever.
+				if refusedEach && c.answered.Load() && c.answersSince(answersAtStart) {
+					// The registry answers other messages but answered this
+					// one, every time, that it failed to process it: that is
+					// its answer. Waiting for it would hold the patient's
+					// later records forever. Timeouts, dropped connections,
+					// 503s and throttling never end here: the message may
+					// have been stored, or the registry may be busy.
 					c.count(func(s *Stats) { s.Faults++; s.Delivered++ })
 					c.log.Warn().Str("msh10", msh10).Int("attempts", attempt).Str("error", ack.Redact(err.Error())).
 						Msg("the registry failed this message on every attempt while answering others: it is recorded as refused")
@@ -292,6 +297,15 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 // ErrMessageFailed is wrapped in the Fault of a message the registry
 // failed on every attempt while answering others: a final outcome.
 var ErrMessageFailed = errors.New("the registry kept failing this message")
+
+// processingFailed reports an answer in which the registry says it failed
+// to process this message - a SOAP fault, or HTTP 500 - rather than that
+// it could not be reached, was busy (503, 429) or did not answer in time.
+func processingFailed(err error) bool {
+	var uf *UnknownFault
+	var he *HTTPError
+	return errors.As(err, &uf) || errors.As(err, &he) && he.Status == http.StatusInternalServerError
+}
 
 // answersSince reports whether another message was answered since the
 // count n was taken.

@@ -18,7 +18,13 @@
 //   - UnknownFault, HTTP 5xx, timeouts, resets, unreadable answers and ACKs
 //     whose MSA-2 names another message are transient: retried with exponential backoff and full jitter, with the
 //     same bytes (so the same MSH-10), within a time budget and an attempt
-//     cap. A run of them opens the endpoint's circuit breaker.
+//     cap. A run of them across different messages opens the endpoint's
+//     circuit breaker; one message's own retries do not. A message the
+//     registry answered on every attempt with a processing failure (a SOAP
+//     fault, HTTP 500) while it answered other messages gets that failure as
+//     its final outcome (ErrMessageFailed): it would otherwise hold its
+//     patient's later records forever. Timeouts, dropped connections, 503s
+//     and throttling never end that way.
 //   - SecurityFault means the registry refused the credentials: not an
 //     outage, so no retry and no probe. The client stops sending
 //     (ErrCredentialsRefused) until told the credentials work again

@@ -544,3 +544,29 @@ func TestOneMessagesFaultsDoNotOpenTheBreaker(t *testing.T) {
 		t.Errorf("poison message ended %+v", d)
 	}
 }
+
+// 503s (busy), like timeouts and dropped connections, never become a
+// message's final outcome: it stays undelivered, to be sent later.
+func TestOneMessages503sStayUndelivered(t *testing.T) {
+	e := start(t, outbound.Codec2011, sandbox.Faults{FailMatching: "BUSY", FailStatus: 503}, func(ep *outbound.Endpoint) {
+		ep.BreakerFailures = 3
+		ep.MaxAttempts = 4
+	})
+	if d, err := e.c.Deliver(context.Background(), "OK0", vxu("OK0", "VOK0")); err != nil || d.Outcome != ack.Accepted {
+		t.Fatalf("first: %+v %v", d, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.c.Deliver(context.Background(), "B1", vxu("B1", "BUSY1"))
+		done <- err
+	}()
+	for i := 1; i <= 6; i++ {
+		id := fmt.Sprintf("OK%d", i)
+		if d, err := e.c.Deliver(context.Background(), id, vxu(id, "V"+id)); err != nil || d.Outcome != ack.Accepted {
+			t.Fatalf("%s: %+v %v", id, d, err)
+		}
+	}
+	if err := <-done; !errors.Is(err, outbound.ErrNotDelivered) {
+		t.Errorf("a message answered 503 every time ended %v; want not delivered", err)
+	}
+}

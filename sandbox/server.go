@@ -40,10 +40,11 @@ type Faults struct {
 	// RateMisdirected is the share of submissions answered, unprocessed,
 	// with an AA whose MSA-2 names another message: a mixed-up answer.
 	RateMisdirected float64
-	// FailMatching, when set, answers HTTP 503 to every submission whose
-	// message contains it (a patient id, say): a fault of some messages
-	// only, while the registry answers the others.
+	// FailMatching, when set, answers HTTP FailStatus (default 500) to every
+	// submission whose message contains it (a patient id, say): a failure
+	// of some messages only, while the registry answers the others.
 	FailMatching string
+	FailStatus   int
 	// ConnectDelay is added once to every new connection, before its first
 	// request is read: what a TLS handshake costs over a WAN, on loopback.
 	// A client that opens a connection per call pays it every call.
@@ -409,7 +410,11 @@ func (s *Server) codec(c codecDef) http.HandlerFunc {
 		}
 		if perr == nil && r.op == c.submit && f.FailMatching != "" && strings.Contains(r.fields[c.msgF], f.FailMatching) {
 			s.count(func(st *Stats) { st.Injected503++ })
-			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			code := f.FailStatus
+			if code == 0 {
+				code = http.StatusInternalServerError
+			}
+			http.Error(w, http.StatusText(code), code)
 			return
 		}
 		if roll503 < f.Rate503 {
