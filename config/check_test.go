@@ -167,10 +167,14 @@ func TestRegistryIdentity(t *testing.T) {
 			t.Errorf("%+v shares identity %q", other, a.Identity())
 		}
 	}
-	pinned := &Endpoint{URL: "https://new-host.example/x", FacilityID: "ORG", RegistryID: "cair2-production"}
-	moved := &Endpoint{URL: "https://old-host.example/y", FacilityID: "ORG", RegistryID: "cair2-production"}
+	pinned := &Endpoint{Environment: Production, URL: "https://new-host.example/x", FacilityID: "ORG", RegistryID: "cair2"}
+	moved := &Endpoint{Environment: Production, URL: "https://old-host.example/y", FacilityID: "ORG", RegistryID: "cair2"}
 	if pinned.Identity() != moved.Identity() {
 		t.Error("registry_id does not keep the identity across a change of URL")
+	}
+	staging := &Endpoint{Environment: Staging, URL: "https://old-host.example/y", FacilityID: "ORG", RegistryID: "cair2"}
+	if staging.Identity() == pinned.Identity() {
+		t.Error("one registry_id gives staging and production one identity: staging's acceptances would stop production sends")
 	}
 	if a.Fingerprint() == (&Endpoint{URL: a.URL, FacilityID: "ORG", PasswordEnv: "OTHER"}).Fingerprint() {
 		t.Error("a change of password variable keeps the fingerprint")

@@ -118,7 +118,8 @@ type Endpoint struct {
 	// registry holds is not sent to it again. By default a registry is its
 	// URL and facility_id, so acceptances by the sandbox or a staging
 	// endpoint never stop a record from going to production. Set it to
-	// keep a registry's memory across a change of URL.
+	// keep a registry's memory across a change of URL; the environment
+	// stays part of the identity either way.
 	RegistryID string `toml:"registry_id"`
 	// URL of the service, e.g. https://host/CATRN-WS/IISService.
 	URL string `toml:"url"`
@@ -659,7 +660,9 @@ func (e *Endpoint) Selected() *EndpointEnv {
 // share what the registry is known to hold.
 func (e *Endpoint) Identity() string {
 	if e.RegistryID != "" {
-		return "id:" + e.RegistryID
+		// The environment is part of it: a registry_id kept while going
+		// live must not carry staging's acceptances into production.
+		return "id:" + e.RegistryID + "@" + e.Environment
 	}
 	if e.URL == "" {
 		return "embedded-sandbox"
@@ -755,6 +758,16 @@ func (c *Config) Validate(cs *codes.Set) error {
 		if u, err := url.Parse(a.Webhook); err != nil || u.Host == "" || u.Scheme != "https" && !isLoopback(a.Webhook) {
 			add("alerts.webhook", "%q: an https URL (plain http only on loopback)", a.Webhook)
 		}
+	}
+	// Two inboxes on one archive would clean up after each other's
+	// filings in progress, under different pass locks.
+	archives := map[string]string{}
+	for _, name := range sorted(c.Inboxes) {
+		a := filepath.Clean(c.Inboxes[name].Archive)
+		if other, dup := archives[a]; dup && a != "." {
+			add("inboxes."+name+".archive", "same archive folder as inboxes.%s: give each inbox its own", other)
+		}
+		archives[a] = name
 	}
 	// Two inboxes on one folder would claim each other's files.
 	paths := map[string]string{}

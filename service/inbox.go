@@ -36,6 +36,7 @@ type inbox struct {
 	lastWhy     atomic.Value // string
 
 	queue      atomic.Int64 // files waiting at the last pass, for the metrics
+	cleaned    bool         // leftovers of interrupted runs removed (first pass)
 	lastRetain time.Time    // when retention last looked for what to purge
 }
 
@@ -205,6 +206,12 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 		return sum, nil
 	}
 	defer unlock()
+	if !in.cleaned {
+		// Under the pass lock: another izdrop on the inbox may be between
+		// reserving an archive name and journalling it.
+		in.cleaned = true
+		in.cleanLeftovers(ctx)
+	}
 	in.retain(ctx)
 	sum.add(in.finishArchiving(ctx))
 	sc := newSched(in.client.Endpoint().Concurrency, 4*in.client.Endpoint().Concurrency)

@@ -124,9 +124,6 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 		}
 		s.inboxes = append(s.inboxes, in)
 	}
-	for _, in := range s.inboxes {
-		in.cleanLeftovers(context.Background())
-	}
 	s.registerGauges()
 	return s, nil
 }
