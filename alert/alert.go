@@ -15,8 +15,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -62,6 +64,7 @@ type Options struct {
 type Notifier struct {
 	o       Options
 	once    sync.Once
+	closed  atomic.Bool
 	q       chan Alert
 	wg      sync.WaitGroup
 	client  *http.Client
@@ -83,6 +86,9 @@ func New(o Options) *Notifier {
 
 // Send queues an alert; it never blocks.
 func (n *Notifier) Send(a Alert) {
+	if n.closed.Load() {
+		return
+	}
 	if a.At.IsZero() {
 		a.At = time.Now().UTC()
 	}
@@ -99,7 +105,7 @@ func (n *Notifier) Send(a Alert) {
 
 // Close sends what is queued and stops.
 func (n *Notifier) Close() {
-	n.once.Do(func() { close(n.q) })
+	n.once.Do(func() { n.closed.Store(true); close(n.q) })
 	n.wg.Wait()
 }
 
@@ -152,11 +158,16 @@ func (n *Notifier) webhook(body []byte) error {
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
+		// A webhook URL often carries its secret in the path: name the host only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("POST to %s: %w", req.URL.Host, ue.Err)
+		}
 		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+		return fmt.Errorf("POST to %s: HTTP %d", req.URL.Host, resp.StatusCode)
 	}
 	return nil
 }

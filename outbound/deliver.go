@@ -87,6 +87,25 @@ type Delivery struct {
 	Fault    error // the MessageTooLargeFault, when that was the answer
 	Attempts int
 	Elapsed  time.Duration
+	MSH10    string // the message's control id
+}
+
+// Errors are the ACK's ERRs about this message: in a batch answer, those
+// following the MSAs that name it.
+func (d Delivery) Errors() []ack.ERR {
+	if d.ACK == nil {
+		return nil
+	}
+	if len(d.ACK.MSAs) <= 1 || d.MSH10 == "" {
+		return d.ACK.Errors
+	}
+	var out []ack.ERR
+	for _, m := range d.ACK.MSAs {
+		if m.ControlID == "" || m.ControlID == d.MSH10 {
+			out = append(out, m.Errors...)
+		}
+	}
+	return out
 }
 
 // Raw is the registry's answer as received: the ACK text, or the fault.
@@ -231,7 +250,7 @@ func (c *Client) Deliver(ctx context.Context, msh10 string, hl7 []byte) (Deliver
 					c.log.Warn().Str("msh10", msh10).Msg("the ACK names no control id (MSA-2 empty); taken as this message's answer")
 				}
 				c.count(func(s *Stats) { s.Delivered++ })
-				return Delivery{ACK: a, Outcome: outcome, Attempts: attempt, Elapsed: time.Since(start)}, nil
+				return Delivery{ACK: a, Outcome: outcome, Attempts: attempt, Elapsed: time.Since(start), MSH10: msh10}, nil
 			}
 		}
 		if ctx.Err() != nil {

@@ -570,3 +570,17 @@ func TestOneMessages503sStayUndelivered(t *testing.T) {
 		t.Errorf("a message answered 503 every time ended %v; want not delivered", err)
 	}
 }
+
+// In a batch answer, a message's errors are those under the MSAs naming it.
+func TestABatchAnswersErrorsGoToTheirMessage(t *testing.T) {
+	a, err := ack.Parse([]byte("MSH|^~\\&|IIS|IIS|APP|FAC|20260101||ACK^V04^ACK|1|P|2.5.1\rMSA|AE|M1\rERR||RXA^1^5|103|E||||MESSAGE REJECTED - bad CVX\rMSA|AA|M2\rERR||PID^1^13|101|W||||no phone\r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := (outbound.Delivery{ACK: a, MSH10: "M2"}).Errors(); len(errs) != 1 || errs[0].Severity != "W" {
+		t.Errorf("M2's errors: %+v", errs)
+	}
+	if errs := (outbound.Delivery{ACK: a, MSH10: "M1"}).Errors(); len(errs) != 1 || errs[0].Severity != "E" {
+		t.Errorf("M1's errors: %+v", errs)
+	}
+}

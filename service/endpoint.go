@@ -31,7 +31,10 @@ type endpoint struct {
 
 	mu            sync.Mutex
 	refusalLogged bool
-	lastState     string // as the monitor last recorded it
+	// persisted: the client's refusal is in the journal, so its absence
+	// there means a check lifted it. Until it is, the refusal holds.
+	persisted bool
+	lastState string // as the monitor last recorded it
 }
 
 func newEndpoint(ctx context.Context, name string, e *config.Endpoint, cl *outbound.Client, j journal.Store, log zerolog.Logger) (*endpoint, error) {
@@ -44,6 +47,7 @@ func newEndpoint(ctx context.Context, name string, e *config.Endpoint, cl *outbo
 	switch {
 	case ok && r.Fingerprint == ep.fingerprint:
 		cl.Refuse(r.Reason, r.At)
+		ep.persisted = true
 	case ok:
 		// The settings it logs in with changed since: try them.
 		ep.log.Info().Time("refused_at", r.At).Msg("the endpoint's settings changed since the registry refused our credentials: trying the new ones")
@@ -63,11 +67,20 @@ func (ep *endpoint) refused(ctx context.Context) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	ep.mu.Lock()
+	persisted := ep.persisted
+	ep.mu.Unlock()
+	if !persisted {
+		// Met by a send whose journal write has not happened (or failed):
+		// the refusal is not lifted because the journal lacks it.
+		ep.persist()
+		return reason, true
+	}
 	r, still, err := ep.j.Refused(ctx, ep.registry)
 	if err == nil && (!still || r.Fingerprint != ep.fingerprint) {
 		ep.client.ClearRefused()
 		ep.mu.Lock()
-		ep.refusalLogged = false
+		ep.refusalLogged, ep.persisted = false, false
 		ep.mu.Unlock()
 		ep.log.Info().Msg("the registry's refusal of our credentials was lifted (a credentials check passed): sending resumes")
 		return "", false
@@ -86,19 +99,28 @@ func (ep *endpoint) refused(ctx context.Context) (string, bool) {
 // noteRefusal records a refusal the client just met, so that it holds
 // across restarts and other izdrop commands see it.
 func (ep *endpoint) noteRefusal(err error) {
-	if !errors.Is(err, outbound.ErrCredentialsRefused) {
-		return
+	if errors.Is(err, outbound.ErrCredentialsRefused) {
+		ep.persist()
 	}
+}
+
+// persist writes the client's refusal to the journal, once.
+func (ep *endpoint) persist() {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
 	reason, at, ok := ep.client.Refused()
-	if !ok {
+	if !ok || ep.persisted {
 		return
 	}
 	if r, known, jerr := ep.j.Refused(context.Background(), ep.registry); jerr == nil && known && r.Fingerprint == ep.fingerprint {
+		ep.persisted = true
 		return
 	}
 	if err := ep.j.SetRefused(context.Background(), journal.Refusal{Registry: ep.registry, Fingerprint: ep.fingerprint, Reason: reason, At: at}); err != nil {
-		ep.log.Error().Err(err).Msg("journal: the refusal could not be recorded")
+		ep.log.Error().Err(err).Msg("journal: the refusal could not be recorded; it holds in this process and is written again at the next pass")
+		return
 	}
+	ep.persisted = true
 }
 
 // CredentialsChecked records the result of an explicit credentials check

@@ -35,9 +35,10 @@ type inbox struct {
 	undelivered atomic.Int64
 	lastWhy     atomic.Value // string
 
-	queue      atomic.Int64 // files waiting at the last pass, for the metrics
-	cleaned    bool         // leftovers of interrupted runs removed (first pass)
-	lastRetain time.Time    // when retention last looked for what to purge
+	queue      atomic.Int64         // files waiting at the last pass, for the metrics
+	cleaned    bool                 // leftovers of interrupted runs removed (first pass)
+	openSince  map[string]time.Time // files stable but held open for writing, since when (zero: reported)
+	lastRetain time.Time            // when retention last looked for what to purge
 }
 
 func newInbox(s *Service, name string, ic *config.Inbox, ep *endpoint) (*inbox, error) {
@@ -303,9 +304,24 @@ func (in *inbox) notBeingWritten(ready []watcher.Entry, waiting int, next time.T
 		return ready, waiting, next
 	}
 	out := ready[:0]
+	now := in.s.opt.Now()
 	for _, e := range ready {
 		if writing, _ := watcher.BeingWritten(filepath.Join(in.cfg.Path, e.Name)); writing {
-			in.log.Debug().Str("file", e.Name).Msg("stable, but still open for writing: it waits")
+			if in.openSince == nil {
+				in.openSince = map[string]time.Time{}
+			}
+			since, seen := in.openSince[e.Name]
+			if !seen {
+				in.openSince[e.Name] = now
+				since = now
+			}
+			// Nothing hides: a writer that never closes its file is said,
+			// once, after it has held it a minute.
+			if !since.IsZero() && now.Sub(since) >= max(time.Minute, 10*in.cfg.StableFor.Duration) {
+				in.log.Warn().Str("file", e.Name).Dur("open_for", now.Sub(since).Round(time.Second)).
+					Msg("not taken: a process still has the file open for writing (it is taken once closed)")
+				in.openSince[e.Name] = time.Time{} // said
+			}
 			waiting++
 			if at := in.s.opt.Now().Add(in.cfg.StableFor.Duration); next.IsZero() || at.Before(next) {
 				next = at
@@ -313,6 +329,7 @@ func (in *inbox) notBeingWritten(ready []watcher.Entry, waiting int, next time.T
 			in.tracker.Forget(e.Name) // its stability is judged again
 			continue
 		}
+		delete(in.openSince, e.Name)
 		out = append(out, e)
 	}
 	return out, waiting, next

@@ -57,11 +57,13 @@ func attribute(d outbound.Delivery, n int) [][]archive.Issue {
 	}
 	if d.ACK == nil {
 		if d.Fault != nil {
-			add(-1, archive.Issue{Source: "registry", Severity: "error", Code: "fault", Text: d.Fault.Error()})
+			// A fault's detail can echo the request: it is redacted before
+			// it is kept anywhere.
+			add(-1, archive.Issue{Source: "registry", Severity: "error", Code: "fault", Text: ack.Redact(d.Fault.Error())})
 		}
 		return out
 	}
-	for _, e := range d.ACK.Errors {
+	for _, e := range d.Errors() {
 		sev := "error"
 		if e.Severity == "W" || e.Severity == "I" {
 			sev = "warning"
@@ -80,7 +82,7 @@ func attribute(d outbound.Delivery, n int) [][]archive.Issue {
 		}
 		add(idx, is)
 	}
-	if d.Outcome == ack.Rejected && len(d.ACK.Errors) == 0 {
+	if d.Outcome == ack.Rejected && len(d.Errors()) == 0 {
 		add(-1, archive.Issue{Source: "registry", Severity: "error", Code: "MSA-1 " + d.ACK.Code, Text: "rejected: " + d.ACK.Text})
 	}
 	return out

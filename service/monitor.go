@@ -172,8 +172,10 @@ func (s *Service) check(ctx context.Context) {
 			continue
 		}
 		prev := ep.lastState
+		if err := s.journal.SetEndpointState(ctx, journal.EndpointState{Name: name, Registry: ep.registry, State: state, Reason: reason, Since: since}); err != nil {
+			continue // written at the next check
+		}
 		ep.lastState = state
-		s.journal.SetEndpointState(ctx, journal.EndpointState{Name: name, Registry: ep.registry, State: state, Reason: reason, Since: since})
 		switch {
 		case state == "breaker-open":
 			s.alert(alert.Alert{Kind: alert.BreakerOpen, Endpoint: name, Since: &since,
@@ -217,7 +219,9 @@ func sortedEndpoints(m map[string]*endpoint) []string {
 func (s *Service) alertWaiting(ctx context.Context, now time.Time) {
 	limit := s.cfg.Alerts.WaitingLongerThan.Duration
 	for _, in := range s.inboxes {
-		for _, state := range []string{journal.Pending, journal.Reading} {
+		// Pending: files whose records wait for the registry (a file still
+		// being read and sent is not waiting).
+		for _, state := range []string{journal.Pending} {
 			fs, err := s.journal.FilesInState(ctx, in.name, state)
 			if err != nil {
 				continue

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -88,7 +89,27 @@ func (s *Server) Handler() http.Handler {
 	if s.Username != "" || s.Password != "" {
 		h = s.auth(mux)
 	}
-	return secureHeaders(h)
+	return s.hostCheck(secureHeaders(h))
+}
+
+// hostCheck refuses requests for a name other than the page's own: a web
+// page a person visits could otherwise reach the loopback page through a
+// name that resolves to 127.0.0.1 (DNS rebinding) and read what it shows.
+// Without auth only loopback names are served; with auth, any.
+func (s *Server) hostCheck(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+		if !loopback && s.Username == "" && s.Password == "" {
+			http.Error(w, "this page answers on its loopback address only", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func secureHeaders(h http.Handler) http.Handler {

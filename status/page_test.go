@@ -66,6 +66,31 @@ func TestThePageAsksForItsPassword(t *testing.T) {
 	}
 }
 
+func TestAnotherHostNameIsRefusedWithoutAuth(t *testing.T) {
+	c := testConfig(t, "")
+	j, err := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	srv := httptest.NewServer((&Server{Config: c, Journal: j}).Handler())
+	defer srv.Close()
+	for host, want := range map[string]int{"": http.StatusOK, "evil.example:8932": http.StatusMisdirectedRequest} {
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
+
 func TestAPageReachableFromOtherMachinesNeedsAPassword(t *testing.T) {
 	c, _ := config.Parse([]byte(`[status]
 listen = "0.0.0.0:8932"

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/izdrop/izdrop/ack"
 	"github.com/izdrop/izdrop/archive"
 	"github.com/izdrop/izdrop/config"
 	"github.com/izdrop/izdrop/journal"
@@ -202,6 +203,16 @@ func waitingIn(ic *config.Inbox) int {
 	return n
 }
 
+// shown is an issue as status shows it: a registry's own text can echo a
+// patient (registries quote names), so it is redacted; izdrop's texts never
+// carry patient data. The sidecars keep the registry's text whole.
+func shown(i Issue) Issue {
+	if i.Source != "izdrop" {
+		i.Text = ack.Redact(i.Text)
+	}
+	return i
+}
+
 // Issue is an error or warning as the journal keeps it.
 type Issue struct {
 	Source   string `json:"source"`
@@ -226,7 +237,7 @@ func topErrors(ctx context.Context, j journal.Store, inbox string, since time.Ti
 			key := i.Source + "\x00" + i.Code + "\x00" + i.Field
 			e, ok := byKey[key]
 			if !ok {
-				e = &ErrorCount{Source: i.Source, Code: i.Code, Field: i.Field, Text: i.Text}
+				e = &ErrorCount{Source: i.Source, Code: i.Code, Field: i.Field, Text: shown(i).Text}
 				byKey[key] = e
 			}
 			e.Count++
@@ -338,9 +349,9 @@ func ForFile(ctx context.Context, j journal.Store, key string) (FileReport, bool
 		if r.Problems != "" && json.Unmarshal([]byte(r.Problems), &is) == nil {
 			for _, i := range is {
 				if i.Severity == "error" {
-					rec.Errors = append(rec.Errors, i)
+					rec.Errors = append(rec.Errors, shown(i))
 				} else {
-					rec.Warnings = append(rec.Warnings, i)
+					rec.Warnings = append(rec.Warnings, shown(i))
 				}
 			}
 		}
