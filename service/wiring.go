@@ -29,7 +29,9 @@ func NewLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
 	if format == "console" || format == "auto" && isTerminal(w) {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+	// Workers, the monitor and the alerts log at once: one line at a time,
+	// whatever the writer.
+	return zerolog.New(zerolog.SyncWriter(out)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 func isTerminal(w io.Writer) bool {
