@@ -6,10 +6,11 @@ import (
 )
 
 // Store is the journal as izdrop uses it. Journal (SQLite, one file beside
-// the service) is the implementation; another database can be one if it
-// keeps the guarantees each method states - above all, a write returns
-// only once it is durable, and writes from many goroutines at once are
-// committed together rather than one after another.
+// the service) and PG (PostgreSQL, one journal for several hosts) are its
+// implementations; another database can be one if it keeps the guarantees
+// each method states - above all, a write returns only once it is durable,
+// and writes from many goroutines at once are committed together rather
+// than one after another.
 type Store interface {
 	// Files.
 	AddFile(ctx context.Context, f File) error
@@ -63,4 +64,25 @@ type Store interface {
 	Forget(ctx context.Context, claim string) (records int, err error)
 
 	Close() error
+}
+
+// Locker is offered by a Store that several hosts share (PG): locks that
+// hold across hosts, and that end with the process holding them, however
+// it ends. The service takes an inbox's pass lock and a file's processing
+// lock from it when its Store is one; otherwise it locks files on this
+// machine (watcher.LockPath, watcher.Lock).
+type Locker interface {
+	// TryLock takes the lock called name without waiting; ok is false
+	// while another holder - another host, another process, or another
+	// caller in this one - has it.
+	TryLock(ctx context.Context, name string) (l Lock, ok bool, err error)
+}
+
+// Lock is a lock held.
+type Lock interface {
+	// Lost is closed when the lock can no longer be trusted to be held
+	// (the connection holding it broke): another host may take it, and
+	// what was done under it must stop.
+	Lost() <-chan struct{}
+	Unlock()
 }
