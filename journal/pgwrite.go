@@ -246,6 +246,24 @@ func (t *pgTx) exec(q string, args ...any) (pgconn.CommandTag, error) {
 	return t.w.conn.Exec(t.ctx, q, args...)
 }
 
+// batch sends b's statements in one round trip and calls each with its
+// result, in order; the first error stops it.
+func (t *pgTx) batch(b *pgx.Batch, each func(i int, tag pgconn.CommandTag) error) error {
+	res := t.w.conn.SendBatch(t.ctx, b)
+	n := b.Len()
+	for i := 0; i < n; i++ {
+		tag, err := res.Exec()
+		if err == nil {
+			err = each(i, tag)
+		}
+		if err != nil {
+			res.Close()
+			return err
+		}
+	}
+	return res.Close()
+}
+
 func (t *pgTx) scan(q string, args []any, dest ...any) error {
 	return t.w.conn.QueryRow(t.ctx, q, args...).Scan(dest...)
 }
@@ -376,37 +394,6 @@ func pgStartOp(s Start) func(*pgTx) error {
 		if len(recs) > 0 {
 			first, last = recs[0].Line, recs[len(recs)-1].Line
 		}
-		tag, err := t.exec(`INSERT INTO messages(file, seq, msh10, msh7, lines, state, outcome, sent_at)
-			SELECT $1::bigint, $2::int, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint
-			WHERE NOT EXISTS (SELECT 1 FROM records WHERE file = $1 AND line BETWEEN $9 AND $10 AND seq != $2)
-			ON CONFLICT(file, seq) DO NOTHING`, file, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, time.Now().UnixMilli(), first, last)
-		if err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, "msh10") {
-				return ErrDuplicateControlID
-			}
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var taken int
-			if err := t.scan(`SELECT COUNT(*) FROM records WHERE file = $1 AND line BETWEEN $2 AND $3 AND seq != $4`,
-				[]any{file, first, last, m.Seq}, &taken); err != nil {
-				return err
-			}
-			if taken > 0 {
-				return ErrLinesTaken
-			}
-			return ErrStarted
-		}
-		if len(m.Raw) > 0 && m.State != Done {
-			if _, err := t.exec(`INSERT INTO outbox(file, seq, raw) VALUES($1,$2,$3) ON CONFLICT(file, seq) DO UPDATE SET raw = excluded.raw`,
-				file, m.Seq, m.Raw); err != nil {
-				return err
-			}
-		}
-		if len(recs) == 0 {
-			return nil
-		}
 		// Every record in one statement, column by column.
 		n := len(recs)
 		lines, seqs := make([]int32, n), make([]int32, n)
@@ -426,12 +413,50 @@ func pgStartOp(s Start) func(*pgTx) error {
 			sent[i] = slices.Contains(m.Lines, r.Line)
 			starts[i], ends[i] = r.Start, r.End
 		}
-		_, err = t.exec(`INSERT INTO records(file, line, seq, site, patient_id, vaccination_id, action, content_hash, outcome, sent, msh10, problems, start_offset, end_offset)
-			SELECT $1::bigint, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-				$10::bool[], $11::text[], $12::text[], $13::bigint[], $14::bigint[])
-			ON CONFLICT(file, line) DO NOTHING`,
-			file, lines, seqs, sites, pids, vids, actions, hashes, outcomes, sent, own, probs, starts, ends)
-		return err
+		var raw []byte
+		if m.State != Done {
+			raw = m.Raw
+		}
+		// One statement, one round trip: the message unless it was started
+		// before or another message of the file holds a line of its span,
+		// and only then its bytes and records (all of it sees the rows as
+		// they were before it).
+		var wrote int
+		err = t.scan(`WITH m AS (
+				INSERT INTO messages(file, seq, msh10, msh7, lines, state, outcome, sent_at)
+				SELECT $1::bigint, $2::int, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint
+				WHERE NOT EXISTS (SELECT 1 FROM records WHERE file = $1 AND line BETWEEN $9 AND $10 AND seq != $2)
+				ON CONFLICT(file, seq) DO NOTHING RETURNING 1),
+			o AS (
+				INSERT INTO outbox(file, seq, raw) SELECT $1, $2, $11::bytea FROM m WHERE length($11::bytea) > 0
+				ON CONFLICT(file, seq) DO UPDATE SET raw = excluded.raw),
+			r AS (
+				INSERT INTO records(file, line, seq, site, patient_id, vaccination_id, action, content_hash, outcome, sent, msh10, problems, start_offset, end_offset)
+				SELECT $1::bigint, u.* FROM unnest($12::int[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+					$20::bool[], $21::text[], $22::text[], $23::bigint[], $24::bigint[]) u WHERE EXISTS (SELECT 1 FROM m)
+				ON CONFLICT(file, line) DO NOTHING)
+			SELECT COUNT(*) FROM m`,
+			[]any{file, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, time.Now().UnixMilli(), first, last, raw,
+				lines, seqs, sites, pids, vids, actions, hashes, outcomes, sent, own, probs, starts, ends}, &wrote)
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, "msh10") {
+				return ErrDuplicateControlID
+			}
+			return err
+		}
+		if wrote == 0 {
+			var taken int
+			if err := t.scan(`SELECT COUNT(*) FROM records WHERE file = $1 AND line BETWEEN $2 AND $3 AND seq != $4`,
+				[]any{file, first, last, m.Seq}, &taken); err != nil {
+				return err
+			}
+			if taken > 0 {
+				return ErrLinesTaken
+			}
+			return ErrStarted
+		}
+		return nil
 	}
 }
 
@@ -451,13 +476,6 @@ func (p *PG) FinishMessage(ctx context.Context, registry, claim string, seq int,
 			}
 		}
 		at := time.Now().UnixMilli()
-		if _, err := t.exec(`UPDATE messages SET state = 'done', outcome = $1, ack = $2, attempts = attempts + $3, done_at = $4, registry = $5,
-			last_error = '', msh7 = '' WHERE file = $6 AND seq = $7`, outcome, ack, attempts, at, reg, file, seq); err != nil {
-			return err
-		}
-		if _, err := t.exec(`DELETE FROM outbox WHERE file = $1 AND seq = $2`, file, seq); err != nil {
-			return err
-		}
 		var accReg int64
 		for _, o := range outs {
 			if o.Stored {
@@ -467,6 +485,11 @@ func (p *PG) FinishMessage(ctx context.Context, registry, claim string, seq int,
 				break
 			}
 		}
+		// The statements go together, in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE messages SET state = 'done', outcome = $1, ack = $2, attempts = attempts + $3, done_at = $4, registry = $5,
+			last_error = '', msh7 = '' WHERE file = $6 AND seq = $7`, outcome, ack, attempts, at, reg, file, seq)
+		b.Queue(`DELETE FROM outbox WHERE file = $1 AND seq = $2`, file, seq)
 		// One row per site and vaccination id (the last line's), as ON
 		// CONFLICT DO UPDATE takes each key once a statement.
 		const accept = `INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, file, at)
@@ -476,35 +499,30 @@ func (p *PG) FinishMessage(ctx context.Context, registry, claim string, seq int,
 		const upsert = ` ORDER BY r.site, r.vaccination_id, r.line DESC
 			ON CONFLICT(registry, site, vaccination_id) DO UPDATE SET content_hash = excluded.content_hash, msh10 = excluded.msh10,
 				file = excluded.file, at = excluded.at`
+		check := -1 // the statement whose rows must be one per outcome
 		if uniform(outs) {
 			if outs[0].Stored {
-				if _, err := t.exec(accept+`WHERE r.file = $3 AND r.seq = $4 AND r.sent AND r.vaccination_id != ''`+upsert, accReg, at, file, seq); err != nil {
-					return err
+				b.Queue(accept+`WHERE r.file = $3 AND r.seq = $4 AND r.sent AND r.vaccination_id != ''`+upsert, accReg, at, file, seq)
+			}
+			check = b.Len()
+			b.Queue(`UPDATE records SET outcome = $1, content_hash = '' WHERE file = $2 AND seq = $3 AND sent`, outs[0].Outcome, file, seq)
+		} else {
+			for _, o := range outs {
+				if o.Stored {
+					b.Queue(accept+`WHERE r.file = $3 AND r.line = $4 AND r.vaccination_id != ''`+upsert, accReg, at, file, o.Line)
 				}
+				b.Queue(`UPDATE records SET outcome = $1, content_hash = '', problems = CASE
+					WHEN $2 = '' THEN problems WHEN problems = '' THEN $2
+					ELSE substr(problems, 1, length(problems) - 1) || ',' || substr($2, 2) END
+					WHERE file = $3 AND line = $4`, o.Outcome, o.Problems, file, o.Line)
 			}
-			tag, err := t.exec(`UPDATE records SET outcome = $1, content_hash = '' WHERE file = $2 AND seq = $3 AND sent`, outs[0].Outcome, file, seq)
-			if err != nil {
-				return err
-			}
-			if n := tag.RowsAffected(); n != int64(len(outs)) {
-				return fmt.Errorf("journal: message %d of %s carries %d records, %d outcomes given", seq, claim, n, len(outs))
+		}
+		return t.batch(b, func(i int, tag pgconn.CommandTag) error {
+			if i == check && tag.RowsAffected() != int64(len(outs)) {
+				return fmt.Errorf("journal: message %d of %s carries %d records, %d outcomes given", seq, claim, tag.RowsAffected(), len(outs))
 			}
 			return nil
-		}
-		for _, o := range outs {
-			if o.Stored {
-				if _, err := t.exec(accept+`WHERE r.file = $3 AND r.line = $4 AND r.vaccination_id != ''`+upsert, accReg, at, file, o.Line); err != nil {
-					return err
-				}
-			}
-			if _, err := t.exec(`UPDATE records SET outcome = $1, content_hash = '', problems = CASE
-				WHEN $2 = '' THEN problems WHEN problems = '' THEN $2
-				ELSE substr(problems, 1, length(problems) - 1) || ',' || substr($2, 2) END
-				WHERE file = $3 AND line = $4`, o.Outcome, o.Problems, file, o.Line); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
 }
 
