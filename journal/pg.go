@@ -1,8 +1,9 @@
 // The PostgreSQL journal: one journal for several izdrop hosts.
 //
 // PG keeps the guarantees of Store as Journal does - a write returns once
-// it is committed (PostgreSQL's default synchronous_commit: the WAL is
-// flushed), writes from many goroutines share a transaction (pgwrite.go) -
+// it is committed with synchronous_commit on (the WAL flushed, and on a
+// synchronous standby if the server has one), whatever the server's
+// default; writes from many goroutines share a transaction (pgwrite.go) -
 // and offers Locker: advisory locks, held by a session of their own, which
 // PostgreSQL releases when that session ends, a host's death included
 // (pglock.go). What the service keeps per host (work/ and the archive's
@@ -187,7 +188,11 @@ func OpenPostgres(ctx context.Context, url, password string) (*PG, error) {
 		pool.Close()
 		return nil, fmt.Errorf("journal %s: %w", where, err)
 	}
-	w, err := newPGWriter(ctx, cfg.ConnConfig.Copy())
+	// A write returns once it is durable, whatever the server's default:
+	// the message is on disk before it is sent.
+	wcfg := cfg.ConnConfig.Copy()
+	wcfg.RuntimeParams["synchronous_commit"] = "on"
+	w, err := newPGWriter(ctx, wcfg)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("journal %s: %w", where, err)
