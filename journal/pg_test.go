@@ -3,9 +3,12 @@ package journal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/izdrop/izdrop/internal/pgtest"
 )
@@ -141,5 +144,74 @@ func waitLock(t *testing.T, l Locker, name string) Lock {
 			t.Fatalf("%s: still held by another session", name)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A message started under a lock (WithLock) is written only while the lock
+// is held: once its session is gone, the start writes nothing, says
+// ErrLockLost, and the holder learns at once that the lock is lost.
+func TestStartsFencedByALostLockWriteNothing(t *testing.T) {
+	ctx := context.Background()
+	url, s := pgtest.Database(t)
+	p, err := OpenPostgres(ctx, url, s.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	l, ok, err := p.TryLock(ctx, "pass:clinic")
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	fenced := WithLock(ctx, l)
+	p.AddFile(ctx, File{Claim: "C", Inbox: "clinic", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
+	start := func(seq int) error {
+		return p.StartMessage(fenced, Message{Claim: "C", Seq: seq, MSH10: fmt.Sprint("IZ", seq), Lines: []int{seq}, Raw: []byte("x"), State: Sending},
+			[]Record{{Line: seq, Site: "S", VaccinationID: fmt.Sprint("V", seq)}})
+	}
+	if err := start(1); err != nil {
+		t.Fatalf("while held: %v", err)
+	}
+	// The lock's session, and it alone, ends.
+	admin, err := pgx.Connect(ctx, url+"&password="+s.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, int32(l.(*pgLock).gen.pid)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, int32(l.(*pgLock).gen.pid)).Scan(&n)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session does not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := start(2); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("after the lock's session ended: %v", err)
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Error("the holder was not told")
+	}
+	if _, err := p.GetMessage(ctx, "C", 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("written anyway: %v", err)
+	}
+	if n, _ := p.LinesIn(ctx, "C", 0, 9); n != 1 {
+		t.Errorf("%d records", n)
+	}
+	// Unfenced writes go on; a new lock is a new session.
+	if err := p.StartMessage(ctx, Message{Claim: "C", Seq: 3, MSH10: "IZ3", Lines: []int{3}, State: Sending}, nil); err != nil {
+		t.Errorf("unfenced: %v", err)
+	}
+	l2 := waitLock(t, p, "pass:clinic")
+	if err := p.StartMessage(WithLock(ctx, l2), Message{Claim: "C", Seq: 4, MSH10: "IZ4", Lines: []int{4}, State: Sending}, nil); err != nil {
+		t.Errorf("under the new lock: %v", err)
 	}
 }

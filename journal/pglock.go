@@ -35,6 +35,7 @@ type pgLocks struct {
 type pgLockGen struct {
 	lost chan struct{}
 	once sync.Once
+	pid  uint32 // the session's server process, for fences
 }
 
 func (g *pgLockGen) end() { g.once.Do(func() { close(g.lost) }) }
@@ -46,6 +47,25 @@ type pgLock struct {
 }
 
 func (l *pgLock) Lost() <-chan struct{} { return l.gen.lost }
+
+// fence is what identifies the lock in pg_locks: the holding session's
+// process, and the key's two halves (an advisory lock on a bigint key is
+// listed with classid the high half, objid the low one, objsubid 1).
+func (l *pgLock) fence() (pid, classid, objid int64) {
+	return int64(l.gen.pid), int64(uint64(l.key) >> 32), int64(uint64(l.key) & 0xffffffff)
+}
+
+// lose ends the lock's session, found gone by a fenced write: every lock
+// of it is lost (the session is), and the next TryLock opens a new one.
+func (l *pgLock) lose() {
+	p := l.l
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen == l.gen {
+		p.drop()
+	}
+	l.gen.end()
+}
 
 func (l *pgLock) Unlock() {
 	p := l.l
@@ -111,7 +131,7 @@ func (p *pgLocks) tryLock(ctx context.Context, name string) (Lock, bool, error) 
 		if err != nil {
 			return nil, false, err
 		}
-		p.conn, p.gen = c, &pgLockGen{lost: make(chan struct{})}
+		p.conn, p.gen = c, &pgLockGen{lost: make(chan struct{}), pid: c.PgConn().PID()}
 	}
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -47,6 +47,7 @@ type pgWriter struct {
 type pgTx struct {
 	w   *pgWriter
 	ctx context.Context
+	op  context.Context // the op's, for its values (WithLock)
 }
 
 func newPGWriter(ctx context.Context, cfg *pgx.ConnConfig) (*pgWriter, error) {
@@ -200,6 +201,7 @@ func (w *pgWriter) run(batch []*pgOp, errs []error, savepoints bool) (retry bool
 			errs[i] = err
 			continue
 		}
+		t.op = o.ctx
 		if !savepoints {
 			if errs[i] = o.fn(t); errs[i] != nil {
 				if w.conn.IsClosed() {
@@ -417,6 +419,13 @@ func pgStartOp(s Start) func(*pgTx) error {
 		if m.State != Done {
 			raw = m.Raw
 		}
+		// Fenced by the pass lock, when the work is done under one: the
+		// message is started only while the lock is held.
+		var pid, classid, objid int64
+		lock, fenced := lockOf(t.op).(*pgLock)
+		if fenced {
+			pid, classid, objid = lock.fence()
+		}
 		// One statement, one round trip: the message unless it was started
 		// before or another message of the file holds a line of its span,
 		// and only then its bytes and records (all of it sees the rows as
@@ -426,6 +435,8 @@ func pgStartOp(s Start) func(*pgTx) error {
 				INSERT INTO messages(file, seq, msh10, msh7, lines, state, outcome, sent_at)
 				SELECT $1::bigint, $2::int, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint
 				WHERE NOT EXISTS (SELECT 1 FROM records WHERE file = $1 AND line BETWEEN $9 AND $10 AND seq != $2)
+					AND ($25::int = 0 OR EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $25 AND granted
+						AND classid = $26::bigint::oid AND objid = $27::bigint::oid AND objsubid = 1))
 				ON CONFLICT(file, seq) DO NOTHING RETURNING 1),
 			o AS (
 				INSERT INTO outbox(file, seq, raw) SELECT $1, $2, $11::bytea FROM m WHERE length($11::bytea) > 0
@@ -437,7 +448,7 @@ func pgStartOp(s Start) func(*pgTx) error {
 				ON CONFLICT(file, line) DO NOTHING)
 			SELECT COUNT(*) FROM m`,
 			[]any{file, m.Seq, msh10, msh7, encodeLines(m.Lines), m.State, m.Outcome, time.Now().UnixMilli(), first, last, raw,
-				lines, seqs, sites, pids, vids, actions, hashes, outcomes, sent, own, probs, starts, ends}, &wrote)
+				lines, seqs, sites, pids, vids, actions, hashes, outcomes, sent, own, probs, starts, ends, pid, classid, objid}, &wrote)
 		if err != nil {
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, "msh10") {
@@ -446,6 +457,17 @@ func pgStartOp(s Start) func(*pgTx) error {
 			return err
 		}
 		if wrote == 0 {
+			if fenced {
+				var held bool
+				if err := t.scan(`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND granted
+					AND classid = $2::bigint::oid AND objid = $3::bigint::oid AND objsubid = 1)`, []any{pid, classid, objid}, &held); err != nil {
+					return err
+				}
+				if !held {
+					lock.lose()
+					return ErrLockLost
+				}
+			}
 			var taken int
 			if err := t.scan(`SELECT COUNT(*) FROM records WHERE file = $1 AND line BETWEEN $2 AND $3 AND seq != $4`,
 				[]any{file, first, last, m.Seq}, &taken); err != nil {

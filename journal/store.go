@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -77,6 +78,27 @@ type Locker interface {
 	// caller in this one - has it.
 	TryLock(ctx context.Context, name string) (l Lock, ok bool, err error)
 }
+
+// WithLock returns a context whose writes that start messages (StartMessage,
+// StartMessages) are fenced by l: a Store whose locks are its own (PG)
+// starts them only while l is held, and answers ErrLockLost otherwise - a
+// host that lost its pass lock, without knowing yet, starts nothing that
+// the host taking over would not see. Other writes are not fenced: an
+// answer received is recorded whoever holds the lock.
+func WithLock(ctx context.Context, l Lock) context.Context {
+	return context.WithValue(ctx, lockKeyCtx{}, l)
+}
+
+type lockKeyCtx struct{}
+
+func lockOf(ctx context.Context) Lock {
+	l, _ := ctx.Value(lockKeyCtx{}).(Lock)
+	return l
+}
+
+// ErrLockLost is returned for a fenced write (WithLock) whose lock is no
+// longer held: nothing was written.
+var ErrLockLost = errors.New("journal: the lock this work was done under was lost")
 
 // Lock is a lock held.
 type Lock interface {

@@ -189,7 +189,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 	// One pass at a time per inbox across processes too: two passes
 	// working on different files at once could send a patient's later
 	// record before an earlier one.
-	unlock, lost, err := in.lockPass(ctx, once)
+	unlock, held, err := in.lockPass(ctx, once)
 	if err != nil {
 		return sum, err
 	}
@@ -198,16 +198,18 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 		return sum, nil
 	}
 	defer unlock()
-	if lost != nil {
+	if held != nil {
 		// A lock held in the shared journal can be lost with the
 		// connection that holds it; another host may then take the inbox
 		// over, and this pass must stop as it would on a stop request.
+		// Until this process knows, the journal starts no message of the
+		// pass (WithLock).
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
+		ctx, cancel = context.WithCancel(journal.WithLock(ctx, held))
 		defer cancel()
 		go func() {
 			select {
-			case <-lost:
+			case <-held.Lost():
 				in.log.Error().Msg("the pass lock in the journal was lost (the connection to the database broke): this pass stops; another host may take the inbox over")
 				cancel()
 			case <-ctx.Done():
@@ -323,23 +325,22 @@ func (in *inbox) notBeingWritten(ready []watcher.Entry, waiting int, next time.T
 // lockPass takes the inbox's pass lock. Without once it does not wait: a
 // nil unlock means another process is in a pass. With once it waits for
 // the lock until ctx ends. A journal shared by several hosts holds the lock
-// (lost closes if it may be lost); otherwise it is the inbox's lock file,
-// shared by the processes of this machine.
-func (in *inbox) lockPass(ctx context.Context, once bool) (unlock func(), lost <-chan struct{}, err error) {
+// (held, which says when it is lost); otherwise it is the inbox's lock
+// file, shared by the processes of this machine.
+func (in *inbox) lockPass(ctx context.Context, once bool) (unlock func(), held journal.Lock, err error) {
 	path := in.src.lockPath()
 	locker, shared := in.s.journal.(journal.Locker)
 	for logged := false; ; {
 		var ok bool
 		if shared {
-			var l journal.Lock
-			if l, ok, err = locker.TryLock(ctx, "pass:"+in.name); ok {
-				unlock, lost = l.Unlock, l.Lost()
+			if held, ok, err = locker.TryLock(ctx, "pass:"+in.name); ok {
+				unlock = held.Unlock
 			}
 		} else {
 			unlock, ok, err = watcher.LockPath(path)
 		}
 		if err != nil || ok || !once {
-			return unlock, lost, err
+			return unlock, held, err
 		}
 		if !logged {
 			in.log.Info().Msg("another izdrop process is in a pass of this inbox: waiting for it")

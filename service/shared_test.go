@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,53 @@ func TestAnotherHostFinishesAnSFTPFileADeadHostArchived(t *testing.T) {
 				t.Errorf("host A's archive: %v", m)
 			}
 		})
+	}
+}
+
+// A pass whose lock in the journal is lost - the database ended the
+// sessions, as a restart or a network cut would - stops, as on a stop
+// request: another host may take the inbox over. The next pass finishes
+// the file, each record reaching the registry once.
+func TestAPassWhoseLockIsLostStops(t *testing.T) {
+	f := newFixture(t, "", sandbox.Faults{Latency: 20 * time.Millisecond})
+	url, srv := pgtest.Database(t)
+	t.Setenv("IZDROP_TEST_DB_PW", srv.Password)
+	f.cfg.Journal = config.Journal{URL: url, PasswordEnv: "IZDROP_TEST_DB_PW"}
+	s := f.service(t)
+	const n = 400
+	f.drop(t, "many.csv", patients(t, n))
+	type result struct {
+		sum service.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { sum, err := s.RunOnce(context.Background()); done <- result{sum, err} }()
+	waitFor(t, "the pass at work", 30*time.Second, func() bool { return len(f.sb.Received()) >= 20 })
+	atLoss := len(f.sb.Received())
+	srv.Terminate(t, url[strings.LastIndex(url, "/")+1:strings.Index(url, "?")])
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pass went on after its lock was lost")
+	}
+	got := len(f.sb.Received())
+	if r.sum.Done != 0 || got >= n {
+		t.Fatalf("the pass finished anyway: %+v %v, %d messages", r.sum, r.err, got)
+	}
+	t.Logf("stopped after %d of %d messages, %d after the lock was lost: %+v %v", got, n, got-atLoss, r.sum, r.err)
+	// What was journalled before the loss may still go out (at most the 64
+	// messages the pass journals ahead, and the 4 in flight): it is started,
+	// and a host taking over would resend it with the same MSH-10. Nothing
+	// is started after.
+	if got-atLoss > 64+4+4 {
+		t.Errorf("%d messages went out after the lock was lost", got-atLoss)
+	}
+	sum, err := s.RunOnce(context.Background())
+	if err != nil || sum.Done != 1 || sum.Pending != 0 {
+		t.Fatalf("the next pass: %+v %v", sum, err)
+	}
+	if seen := receivedOnce(t, f.sb); len(seen) != n {
+		t.Errorf("%d doses received, want %d", len(seen), n)
 	}
 }
