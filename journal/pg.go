@@ -161,7 +161,12 @@ CREATE TABLE IF NOT EXISTS heartbeat (
 func OpenPostgres(ctx context.Context, url, password string) (*PG, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("journal: the PostgreSQL URL: %w", errors.Unwrap(err))
+		// The parser's own error repeats the connection string: say only
+		// what is wrong with it.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		return nil, fmt.Errorf("journal: the PostgreSQL URL: %w", err)
 	}
 	if password != "" {
 		cfg.ConnConfig.Password = password

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +214,13 @@ func TestStartsFencedByALostLockWriteNothing(t *testing.T) {
 	l2 := waitLock(t, p, "pass:clinic")
 	if err := p.StartMessage(WithLock(ctx, l2), Message{Claim: "C", Seq: 4, MSH10: "IZ4", Lines: []int{4}, State: Sending}, nil); err != nil {
 		t.Errorf("under the new lock: %v", err)
+	}
+}
+
+// A URL that cannot be read says why, and never repeats a password.
+func TestABadPostgresURLSaysWhy(t *testing.T) {
+	_, err := OpenPostgres(context.Background(), "postgres://u:s3cret@h:notaport/d", "")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "URL") {
+		t.Errorf("%v", err)
 	}
 }
