@@ -54,6 +54,9 @@ func (c *Config) Check() []Finding {
 		used[c.Inboxes[name].Endpoint] = true
 	}
 	checkDir("service.data_dir", c.Service.DataDir, true, add)
+	if _, err := c.Journal.Password(); err != nil {
+		add(SevError, "journal", "the database password is not available: %v", err)
+	}
 	for _, name := range sorted(c.Endpoints) {
 		e := c.Endpoints[name]
 		where := "endpoints." + name

@@ -53,6 +53,9 @@ type Config struct {
 	// Retention says how long archived files and their journal rows are
 	// kept (default: for ever).
 	Retention Retention `toml:"retention"`
+	// Journal says where the journal is: by default SQLite in data_dir;
+	// with url, a PostgreSQL database shared by several hosts.
+	Journal Journal `toml:"journal"`
 
 	path  string // the file read, for relative paths and messages
 	dir   string
@@ -470,6 +473,7 @@ func (c *Config) defaults() {
 		s.ShutdownGrace.Duration = 30 * time.Second
 	}
 	s.DataDir = c.Abs(s.DataDir)
+	c.journalDefaults()
 	// Log file and inbox folder permissions.
 	if s.LogFile != "" {
 		s.LogFile = c.Abs(s.LogFile)
@@ -736,6 +740,7 @@ func (c *Config) Validate(cs *codes.Set) error {
 	}
 	errs = append(errs, c.validateFormats()...)
 	errs = append(errs, c.validateRetention()...)
+	errs = append(errs, c.validateJournal()...)
 	for _, name := range sorted(c.Endpoints) {
 		c.validateEndpoint(name, add)
 	}
@@ -1120,4 +1125,91 @@ func (c *Config) validateRetention() []error {
 		return []error{fmt.Errorf("%s: %d: a number of days, 0 to keep everything", c.At("retention.days"), c.Retention.Days)}
 	}
 	return nil
+}
+
+// The journal: SQLite in data_dir (the default), or PostgreSQL for
+// several hosts.
+
+// Journal is the [journal] table.
+type Journal struct {
+	// URL, when set, keeps the journal in a PostgreSQL database instead
+	// of data_dir/journal.db: postgres://USER@HOST:PORT/DATABASE, with
+	// libpq's parameters (sslmode=verify-full, sslrootcert=...) after a
+	// "?". Every izdrop host that shares inboxes uses the same database:
+	// they take turns on each inbox through it, and what one sent the
+	// others know. The password never goes in the URL: name it with
+	// password_env or password_file (or let the PGPASSWORD variable or a
+	// ~/.pgpass file give it).
+	URL string `toml:"url"`
+	// PasswordEnv names the environment variable holding the database
+	// password; PasswordFile a file holding it.
+	PasswordEnv  string `toml:"password_env"`
+	PasswordFile string `toml:"password_file"`
+}
+
+// Postgres reports whether the journal is a PostgreSQL database.
+func (j Journal) Postgres() bool { return j.URL != "" }
+
+// Password is the database password named by password_env or
+// password_file, "" when neither is set.
+func (j Journal) Password() (string, error) {
+	if j.PasswordEnv == "" && j.PasswordFile == "" {
+		return "", nil
+	}
+	return Secret(j.PasswordEnv, j.PasswordFile)
+}
+
+func (c *Config) journalDefaults() {
+	if c.Journal.PasswordFile != "" {
+		c.Journal.PasswordFile = c.Abs(c.Journal.PasswordFile)
+	}
+}
+
+func (c *Config) validateJournal() []error {
+	j := c.Journal
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", c.At("journal."+key), fmt.Sprintf(format, args...)))
+	}
+	if j.PasswordEnv != "" && j.PasswordFile != "" {
+		add("password_env", "password_env and password_file: set one")
+	}
+	if j.URL == "" {
+		if j.PasswordEnv != "" || j.PasswordFile != "" {
+			add("password_env", "a password without url: set url to the PostgreSQL database, or remove the password")
+		}
+		return errs
+	}
+	u, err := url.Parse(j.URL)
+	switch {
+	case err != nil:
+		add("url", "not a URL: %v", errors.Unwrap(err))
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		add("url", "%q: a postgres:// URL (postgres://USER@HOST:PORT/DATABASE)", u.Scheme+"://...")
+	case u.User != nil && func() bool { _, ok := u.User.Password(); return ok }() || u.Query().Has("password"):
+		add("url", "holds a password: secrets never go in config.toml; name it with password_env (an environment variable) or password_file")
+	case u.Host == "" && !u.Query().Has("host"):
+		add("url", "names no host: postgres://USER@HOST:PORT/DATABASE")
+	case strings.Trim(u.Path, "/") == "" && !u.Query().Has("dbname"):
+		add("url", "names no database: postgres://USER@HOST:PORT/DATABASE")
+	}
+	return errs
+}
+
+// Where tells where the journal is, without secrets: the PostgreSQL host
+// and database, or the SQLite file.
+func (j Journal) Where(dataDir string) string {
+	if j.URL == "" {
+		return filepath.Join(dataDir, "journal.db")
+	}
+	if u, err := url.Parse(j.URL); err == nil {
+		if u.User != nil {
+			u.User = url.User(u.User.Username()) // never a password
+		}
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return "postgres (url not readable)"
 }

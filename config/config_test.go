@@ -368,3 +368,48 @@ func TestRetentionIsOffUnlessDaysAreGiven(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+func TestJournalSettings(t *testing.T) {
+	base := `
+[sites.s]
+id = "DEMO01"
+region = "CAIRBA"
+county = "San Francisco"
+[inboxes.in]
+path = "in"
+create = true
+site = "s"
+`
+	for _, tc := range []struct{ journal, want string }{
+		{``, ``},
+		{"[journal]\nurl = \"postgres://izdrop@db.example:5432/izdrop?sslmode=verify-full\"\npassword_env = \"IZDROP_DB_PW\"\n", ``},
+		{"[journal]\nurl = \"postgres://izdrop:hunter2@db.example/izdrop\"\n", `journal.url: holds a password`},
+		{"[journal]\nurl = \"postgres://izdrop@db.example/izdrop?password=x\"\n", `journal.url: holds a password`},
+		{"[journal]\nurl = \"mysql://db.example/izdrop\"\n", `a postgres:// URL`},
+		{"[journal]\nurl = \"postgres://izdrop@db.example\"\n", `names no database`},
+		{"[journal]\npassword_env = \"X\"\n", `a password without url`},
+		{"[journal]\nurl = \"postgres://u@h/d\"\npassword_env = \"X\"\npassword_file = \"f\"\n", `set one`},
+	} {
+		path := filepath.Join(t.TempDir(), "config.toml")
+		os.WriteFile(path, []byte(base+tc.journal), 0o600)
+		c, err := Parse([]byte(base+tc.journal), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, e := range c.validateJournal() {
+			got += e.Error()
+		}
+		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.journal, got, tc.want)
+		}
+		if strings.Contains(got, "hunter2") {
+			t.Errorf("the error shows the password: %s", got)
+		}
+		if tc.want == "" && tc.journal != "" {
+			if w := c.Journal.Where(c.Service.DataDir); !strings.HasPrefix(w, "postgres://izdrop@db.example:5432/izdrop") {
+				t.Errorf("where = %q", w)
+			}
+		}
+	}
+}

@@ -82,6 +82,11 @@ func (c *Config) Describe(w io.Writer) {
 		}
 	}
 	p("\n[retention]\ndays = %d # 0: archived files and their journal rows are kept for ever", c.Retention.Days)
+	if c.Journal.Postgres() {
+		p("\n[journal]\nurl = %q\npassword = %s", c.Journal.Where(c.Service.DataDir), secretState(c.Journal.PasswordEnv, c.Journal.PasswordFile))
+	} else {
+		p("\n[journal]\n# SQLite: %s", c.Journal.Where(c.Service.DataDir))
+	}
 	p("\n[sandbox]\nlisten = %q\nusername = %q\nfacility_id = %q\npassword = %s", c.Sandbox.Listen, c.Sandbox.Username, c.Sandbox.FacilityID, secretState(c.Sandbox.PasswordEnv, ""))
 }
 

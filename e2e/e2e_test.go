@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/izdrop/izdrop/internal/pgtest"
 	"github.com/izdrop/izdrop/sandbox"
 )
 
@@ -47,7 +48,7 @@ func izdrop(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if binary != "" {
 		os.RemoveAll(filepath.Dir(binary))
 	}

@@ -7,19 +7,38 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/izdrop/izdrop/internal/pgtest"
 )
 
 // BenchmarkMessageCycle is one message's journal work as the service does
-// it: the Accepted lookups, StartMessage with its bytes, FinishMessage.
-// Run it with -cpu 1,4,16: parallel workers share commits (group commit),
-// so the rate grows with them instead of queueing for the write lock.
+// it: the Accepted lookups, StartMessage with its bytes, FinishMessage, on
+// each journal (sqlite, postgres: a server on loopback). Run it with -cpu
+// 1,4,16: parallel workers share commits (group commit), so the rate grows
+// with them instead of queueing for the write lock.
 func BenchmarkMessageCycle(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		j, err := Open(filepath.Join(b.TempDir(), "journal.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer j.Close()
+		benchmarkMessageCycle(b, j)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		url, s := pgtest.Database(b)
+		j, err := OpenPostgres(context.Background(), url, s.Password)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer j.Close()
+		benchmarkMessageCycle(b, j)
+	})
+}
+
+func benchmarkMessageCycle(b *testing.B, j Store) {
 	ctx := context.Background()
-	j, err := Open(filepath.Join(b.TempDir(), "journal.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
+	before := commits(j)
 	j.AddFile(ctx, File{Claim: "C", Inbox: "i", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
 	raw := make([]byte, 1300)
 	var seq atomic.Int64
@@ -51,4 +70,5 @@ func BenchmarkMessageCycle(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(2*b.N)/float64(max(commits(j)-before, 1)), "writes/commit")
 }

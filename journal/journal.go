@@ -1,12 +1,17 @@
-// Package journal is izdrop's memory: an embedded, crash-safe record of
+// Package journal is izdrop's memory: a crash-safe record of
 // every file claimed and every record in it - content hash, vaccination id,
 // MSH-10, attempts, outcome and the registry's ACK. It is what makes a
 // restart resume where the last run stopped, what keeps an accepted record
 // from being sent twice, and what answers "what became of this file / this
 // vaccination?" without reading logs.
 //
-// The service uses it through Store; Journal, SQLite, is the
-// implementation. It is SQLite (modernc.org/sqlite, pure Go) rather than
+// The service uses it through Store. Journal, SQLite, is the default: one
+// file beside the service, for the processes of one machine. PG (pg.go)
+// keeps it in PostgreSQL for several hosts, which take turns on each inbox
+// through its locks (Locker) and share what each registry holds. Both keep
+// the guarantees below, and pass one test suite.
+//
+// The embedded journal is SQLite (modernc.org/sqlite, pure Go) rather than
 // bbolt because two izdrop processes may share one inbox and one journal:
 // SQLite in WAL mode lets both write (serialised, with a busy timeout) and
 // lets `izdrop` commands read while a service runs, where bbolt holds an

@@ -16,13 +16,11 @@ import (
 	"time"
 )
 
-func TestFileMessageRecordLifeCycle(t *testing.T) {
+func TestFileMessageRecordLifeCycle(t *testing.T) { eachBackend(t, testFileMessageRecordLifeCycle) }
+
+func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "journal.db")
-	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := b.open(t)
 	f := File{Claim: "C1", Inbox: "clinic", Name: "a.csv", WorkPath: "/w/C1--a.csv", ClaimedAt: time.Now()}
 	if err := j.AddFile(ctx, f); err != nil {
 		t.Fatal(err)
@@ -83,11 +81,7 @@ func TestFileMessageRecordLifeCycle(t *testing.T) {
 	}
 	j.Close()
 	// Everything is still there after a reopen.
-	j2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j2.Close()
+	j2 := b.open(t)
 	ff, err := j2.GetFile(ctx, "C1")
 	if err != nil || ff.State != Archived || ff.Result != "done" || ff.ArchivePath == "" || ff.Name != "a.csv" {
 		t.Fatalf("file after reopen = %+v, %v", ff, err)
@@ -104,25 +98,17 @@ func TestFileMessageRecordLifeCycle(t *testing.T) {
 }
 
 // Two handles on one file stand for two izdrop processes sharing a journal.
-func TestTwoWritersShareOneJournal(t *testing.T) {
+func TestTwoWritersShareOneJournal(t *testing.T) { eachBackend(t, testTwoWritersShareOneJournal) }
+
+func testTwoWritersShareOneJournal(t *testing.T, be backend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "journal.db")
-	a, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := be.open(t), be.open(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 400)
-	for w, j := range []*Journal{a, b} {
+	for w, j := range []Store{a, b} {
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
-			go func(w, g int, j *Journal) {
+			go func(w, g int, j Store) {
 				defer wg.Done()
 				for i := 0; i < 50; i++ {
 					claim := fmt.Sprintf("W%d-G%d", w, g)
@@ -145,20 +131,18 @@ func TestTwoWritersShareOneJournal(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	var n int
-	a.db.QueryRow(`SELECT COUNT(*) FROM accepted`).Scan(&n)
-	if n != 400 {
+	if n := rows(t, a, "accepted"); n != 400 {
 		t.Errorf("%d accepted rows, want 400", n)
 	}
 }
 
 func TestMessagesKeepTheirBytesAndLines(t *testing.T) {
+	eachBackend(t, testMessagesKeepTheirBytesAndLines)
+}
+
+func testMessagesKeepTheirBytesAndLines(t *testing.T, b backend) {
 	ctx := context.Background()
-	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := b.open(t)
 	j.AddFile(ctx, File{Claim: "C1", Inbox: "clinic", Name: "a.csv", WorkPath: "/w/C1--a.csv", ClaimedAt: time.Now()})
 	j.AddFile(ctx, File{Claim: "C2", Inbox: "other", Name: "b.csv", WorkPath: "/w/C2--b.csv", ClaimedAt: time.Now()})
 	raw := []byte("MSH|^~\\&|izdrop 1.0|...\rPID|...\r")

@@ -8,13 +8,11 @@ import (
 	"time"
 )
 
-func TestAcceptedIsPerRegistry(t *testing.T) {
+func TestAcceptedIsPerRegistry(t *testing.T) { eachBackend(t, testAcceptedIsPerRegistry) }
+
+func testAcceptedIsPerRegistry(t *testing.T, b backend) {
 	ctx := context.Background()
-	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := b.open(t)
 	recs := []Record{{Line: 2, Site: "S1", PatientID: "P1", VaccinationID: "V1", Action: "A", ContentHash: "h1", MSH10: "IZ1"}}
 	if err := j.StartMessage(ctx, Message{Claim: "C1", Seq: 1, MSH10: "IZ1", Lines: []int{2}, State: Sending}, recs); err != nil {
 		t.Fatal(err)
@@ -76,13 +74,11 @@ func TestOldJournalMigratesAcceptedWithoutRegistry(t *testing.T) {
 	}
 }
 
-func TestRefusalsAndTestplanRuns(t *testing.T) {
+func TestRefusalsAndTestplanRuns(t *testing.T) { eachBackend(t, testRefusalsAndTestplanRuns) }
+
+func testRefusalsAndTestplanRuns(t *testing.T, b backend) {
 	ctx := context.Background()
-	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := b.open(t)
 	if _, ok, _ := j.Refused(ctx, "R"); ok {
 		t.Fatal("refused before anything happened")
 	}

@@ -2,14 +2,16 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
 // Store is the journal as izdrop uses it. Journal (SQLite, one file beside
-// the service) is the implementation; another database can be one if it
-// keeps the guarantees each method states - above all, a write returns
-// only once it is durable, and writes from many goroutines at once are
-// committed together rather than one after another.
+// the service) and PG (PostgreSQL, one journal for several hosts) are its
+// implementations; another database can be one if it keeps the guarantees
+// each method states - above all, a write returns only once it is durable,
+// and writes from many goroutines at once are committed together rather
+// than one after another.
 type Store interface {
 	// Files.
 	AddFile(ctx context.Context, f File) error
@@ -63,4 +65,46 @@ type Store interface {
 	Forget(ctx context.Context, claim string) (records int, err error)
 
 	Close() error
+}
+
+// Locker is offered by a Store that several hosts share (PG): locks that
+// hold across hosts, and that end with the process holding them, however
+// it ends. The service takes an inbox's pass lock and a file's processing
+// lock from it when its Store is one; otherwise it locks files on this
+// machine (watcher.LockPath, watcher.Lock).
+type Locker interface {
+	// TryLock takes the lock called name without waiting; ok is false
+	// while another holder - another host, another process, or another
+	// caller in this one - has it.
+	TryLock(ctx context.Context, name string) (l Lock, ok bool, err error)
+}
+
+// WithLock returns a context whose writes that start messages (StartMessage,
+// StartMessages) are fenced by l: a Store whose locks are its own (PG)
+// starts them only while l is held, and answers ErrLockLost otherwise - a
+// host that lost its pass lock, without knowing yet, starts nothing that
+// the host taking over would not see. Other writes are not fenced: an
+// answer received is recorded whoever holds the lock.
+func WithLock(ctx context.Context, l Lock) context.Context {
+	return context.WithValue(ctx, lockKeyCtx{}, l)
+}
+
+type lockKeyCtx struct{}
+
+func lockOf(ctx context.Context) Lock {
+	l, _ := ctx.Value(lockKeyCtx{}).(Lock)
+	return l
+}
+
+// ErrLockLost is returned for a fenced write (WithLock) whose lock is no
+// longer held: nothing was written.
+var ErrLockLost = errors.New("journal: the lock this work was done under was lost")
+
+// Lock is a lock held.
+type Lock interface {
+	// Lost is closed when the lock can no longer be trusted to be held
+	// (the connection holding it broke): another host may take it, and
+	// what was done under it must stop.
+	Lost() <-chan struct{}
+	Unlock()
 }

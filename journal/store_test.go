@@ -13,21 +13,15 @@ import (
 	"time"
 )
 
-func openTemp(t *testing.T) *Journal {
-	t.Helper()
-	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	return j
-}
-
 // Writes submitted together share a commit, and one that fails undoes
 // only its own changes: the others are committed.
 func TestAFailedWriteInABatchLeavesTheOthersCommitted(t *testing.T) {
+	eachBackend(t, testAFailedWriteInABatchLeavesTheOthersCommitted)
+}
+
+func testAFailedWriteInABatchLeavesTheOthersCommitted(t *testing.T, b backend) {
 	ctx := context.Background()
-	j := openTemp(t)
+	j := b.open(t)
 	j.AddFile(ctx, File{Claim: "C", Inbox: "i", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
 	starts := []Start{
 		{Message{Claim: "C", Seq: 1, MSH10: "IZ1", Lines: []int{1}, Raw: []byte("a"), State: Sending}, []Record{{Line: 1, VaccinationID: "V1", MSH10: "IZ1"}}},
@@ -61,10 +55,14 @@ func TestAFailedWriteInABatchLeavesTheOthersCommitted(t *testing.T) {
 // Many goroutines writing at once are all committed, in fewer commits than
 // writes.
 func TestConcurrentWritesAreGroupCommitted(t *testing.T) {
+	eachBackend(t, testConcurrentWritesAreGroupCommitted)
+}
+
+func testConcurrentWritesAreGroupCommitted(t *testing.T, b backend) {
 	ctx := context.Background()
-	j := openTemp(t)
+	j := b.open(t)
 	j.AddFile(ctx, File{Claim: "C", Inbox: "i", Name: "n", WorkPath: "w", ClaimedAt: time.Now()})
-	before := j.w.commits.Load()
+	before := commits(j)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := 0; g < 16; g++ {
@@ -101,24 +99,21 @@ func TestConcurrentWritesAreGroupCommitted(t *testing.T) {
 	if h, msh10, ok, _ := j.Accepted(ctx, "R", "S", "IZ1519"); !ok || h != strings.Repeat("ab", 32) || msh10 != "IZ1519" {
 		t.Errorf("accepted = %q %q %v", h, msh10, ok)
 	}
-	if n := j.w.commits.Load() - before; n >= 640 {
+	if n := commits(j) - before; n >= 640 {
 		t.Errorf("%d commits for 640 writes", n)
 	} else {
 		t.Logf("%d commits for 640 writes", n)
 	}
-	var out int
-	j.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&out)
-	if out != 0 {
+	if out := rows(t, j, "outbox"); out != 0 {
 		t.Errorf("%d messages still hold their bytes after their answer", out)
 	}
 }
 
 // After Close, a write says so instead of hanging.
-func TestWriteAfterCloseFails(t *testing.T) {
-	j, err := Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestWriteAfterCloseFails(t *testing.T) { eachBackend(t, testWriteAfterCloseFails) }
+
+func testWriteAfterCloseFails(t *testing.T, b backend) {
+	j := b.open(t)
 	j.Close()
 	if err := j.AddFile(context.Background(), File{Claim: "C"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("write after close: %v", err)
@@ -127,7 +122,11 @@ func TestWriteAfterCloseFails(t *testing.T) {
 
 // A write whose context ended before it ran is not written.
 func TestAWriteWhoseContextEndedIsNotWritten(t *testing.T) {
-	j := openTemp(t)
+	eachBackend(t, testAWriteWhoseContextEndedIsNotWritten)
+}
+
+func testAWriteWhoseContextEndedIsNotWritten(t *testing.T, b backend) {
+	j := b.open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := j.AddFile(ctx, File{Claim: "C", ClaimedAt: time.Now()}); !errors.Is(err, context.Canceled) {
@@ -155,6 +154,9 @@ func TestACKsAreStoredSmallAndReadBackAsReceived(t *testing.T) {
 	for _, text := range texts {
 		if got := unpackACK(packACK(text)); got != text {
 			t.Errorf("%q read back as %q", text, got)
+		}
+		if got := pgUnpackACK(pgPackACK(text)); got != text {
+			t.Errorf("PostgreSQL: %q read back as %q", text, got)
 		}
 	}
 	if b, ok := packACK(sandbox).([]byte); !ok || len(b) > 80 {
@@ -260,8 +262,12 @@ func TestOpenMigratesAVersion1Journal(t *testing.T) {
 // Forgetting an archived file removes its rows and keeps what the registry
 // holds; a file not archived is left alone.
 func TestForgetRemovesAnArchivedFileButNotWhatTheRegistryHolds(t *testing.T) {
+	eachBackend(t, testForgetRemovesAnArchivedFileButNotWhatTheRegistryHolds)
+}
+
+func testForgetRemovesAnArchivedFileButNotWhatTheRegistryHolds(t *testing.T, b backend) {
 	ctx := context.Background()
-	j := openTemp(t)
+	j := b.open(t)
 	defer func(n int) { forgetChunk = n }(forgetChunk)
 	forgetChunk = 25
 	for _, c := range []string{"OLD", "NEW"} {

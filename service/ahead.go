@@ -135,6 +135,9 @@ func (a *ahead) run() {
 				// at the next start.
 			case errors.Is(err, journal.ErrStarted), errors.Is(err, journal.ErrDuplicateControlID):
 				a.deliver(it) // follows the journal, or tries other MSH-10s
+			case errors.Is(err, journal.ErrLockLost):
+				// The pass stops (its context ends); nothing more is started.
+				a.b.submit(a.ctx, a.sc, it.key, func() bool { return false })
 			default:
 				a.in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
 				a.b.submit(a.ctx, a.sc, it.key, func() bool { return false })

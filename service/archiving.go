@@ -45,7 +45,9 @@ func (in *inbox) archive(ctx context.Context, f journal.File, c watcher.Claimed,
 		result = archive.Failed
 	}
 	target := f.ArchivePath
-	if f.State != journal.Archiving || target == "" {
+	if f.State != journal.Archiving || target == "" || !in.ownArchive(target) {
+		// (A target in another host's archive, sharing the journal, is
+		// that host's: this one files the file in its own.)
 		target, err = archive.Reserve(in.cfg.Archive, result, in.s.opt.Now().In(in.s.cfg.Location()), c.Name, f.Claim)
 		if err != nil {
 			log.Error().Err(err).Str("archive", in.cfg.Archive).Msg("cannot reserve a name in the archive (full or read-only?): the file stays in work/ and its filing is retried at the next pass")
@@ -160,8 +162,13 @@ func (in *inbox) finishArchiving(ctx context.Context) Summary {
 		if exists(f.WorkPath) {
 			continue // archived by process, from work/
 		}
-		if in.cfg.Kind == "sftp" && !exists(f.ArchivePath) {
+		if in.cfg.Kind == "sftp" && (!exists(f.ArchivePath) || !in.ownArchive(f.ArchivePath)) {
 			continue // the remote copy is downloaded again and archived by process
+		}
+		if !in.ownArchive(f.ArchivePath) {
+			// Moved into another host's archive (sharing the journal):
+			// that host finishes it.
+			continue
 		}
 		markers, _ := filepath.Glob(filepath.Join(filepath.Dir(f.WorkPath), f.Claim+"--*"))
 		c := watcher.Claimed{ID: f.Claim, Name: f.Name, Path: f.WorkPath, At: f.ClaimedAt, Markers: markers}

@@ -9,8 +9,13 @@
 // its patient for the rest of the pass, and a file that stops part-way for
 // another reason (a lock, the journal, an I/O error) stops the pass, so a
 // newer file never overtakes it. Passes over one inbox take turns across
-// processes under the inbox's lock file: two processes working on two files
-// at once could not keep a patient's order.
+// processes under the inbox's lock file - or, with a journal several hosts
+// share (a journal.Locker), under the inbox's lock in the journal, across
+// hosts: two processes working on two files at once could not keep a
+// patient's order. A pass whose shared lock is lost stops as on a stop
+// request. Each host files into its own archive; a file another host left
+// half-filed, or filed but never returned to an SFTP server, is filed
+// again here from the journal.
 //
 // Crash safety. A message is journalled - MSH-10, records and the exact
 // bytes - before it is sent, its answer before the next step; a resend

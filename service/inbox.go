@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/izdrop/izdrop/config"
+	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/transform"
 	"github.com/izdrop/izdrop/watcher"
@@ -198,7 +200,7 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 	// One pass at a time per inbox across processes too: two passes
 	// working on different files at once could send a patient's later
 	// record before an earlier one.
-	unlock, err := in.lockPass(ctx, once)
+	unlock, held, err := in.lockPass(ctx, once)
 	if err != nil {
 		return sum, err
 	}
@@ -207,6 +209,24 @@ func (in *inbox) pass(ctx context.Context, once bool) (sum passSummary, err erro
 		return sum, nil
 	}
 	defer unlock()
+	if held != nil {
+		// A lock held in the shared journal can be lost with the
+		// connection that holds it; another host may then take the inbox
+		// over, and this pass must stop as it would on a stop request.
+		// Until this process knows, the journal starts no message of the
+		// pass (WithLock).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(journal.WithLock(ctx, held))
+		defer cancel()
+		go func() {
+			select {
+			case <-held.Lost():
+				in.log.Error().Msg("the pass lock in the journal was lost (the connection to the database broke): this pass stops; another host may take the inbox over")
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if !in.cleaned {
 		// Under the pass lock: another izdrop on the inbox may be between
 		// reserving an archive name and journalling it.
@@ -337,13 +357,23 @@ func (in *inbox) notBeingWritten(ready []watcher.Entry, waiting int, next time.T
 
 // lockPass takes the inbox's pass lock. Without once it does not wait: a
 // nil unlock means another process is in a pass. With once it waits for
-// the lock until ctx ends.
-func (in *inbox) lockPass(ctx context.Context, once bool) (func(), error) {
+// the lock until ctx ends. A journal shared by several hosts holds the lock
+// (held, which says when it is lost); otherwise it is the inbox's lock
+// file, shared by the processes of this machine.
+func (in *inbox) lockPass(ctx context.Context, once bool) (unlock func(), held journal.Lock, err error) {
 	path := in.src.lockPath()
+	locker, shared := in.s.journal.(journal.Locker)
 	for logged := false; ; {
-		unlock, ok, err := watcher.LockPath(path)
+		var ok bool
+		if shared {
+			if held, ok, err = locker.TryLock(ctx, "pass:"+in.name); ok {
+				unlock = held.Unlock
+			}
+		} else {
+			unlock, ok, err = watcher.LockPath(path)
+		}
 		if err != nil || ok || !once {
-			return unlock, err
+			return unlock, held, err
 		}
 		if !logged {
 			in.log.Info().Msg("another izdrop process is in a pass of this inbox: waiting for it")
@@ -354,9 +384,30 @@ func (in *inbox) lockPass(ctx context.Context, once bool) (func(), error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+// shared reports whether the journal is shared by several hosts: each
+// keeps its own archive, and a file another host archived is its.
+func (in *inbox) shared() bool {
+	_, ok := in.s.journal.(journal.Locker)
+	return ok
+}
+
+// ownArchive reports whether an archive path the journal holds is in this
+// host's archive folder for the inbox. With a journal shared by several
+// hosts, a file another host began to archive, in its own archive, is
+// filed again here if it must be (see process and finishArchiving).
+func (in *inbox) ownArchive(path string) bool {
+	return path == "" || within(in.cfg.Archive, path)
+}
+
+// within reports whether path is dir or under it.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // noteUndelivered counts a message a pass could not deliver.

@@ -37,11 +37,15 @@ func Preflight(ctx context.Context, c *config.Config, connect bool) []config.Fin
 		}
 	}
 	sort.Strings(names)
-	jpath := filepath.Join(c.Service.DataDir, "journal.db")
-	var j *journal.Journal
-	if _, err := os.Stat(jpath); err == nil {
-		if j, err = journal.Open(jpath); err != nil {
-			out = append(out, c.Finding(config.SevError, "service.data_dir", "the journal cannot be opened: %v", err))
+	var j journal.Store
+	key := "service.data_dir"
+	if c.Journal.Postgres() {
+		key = "journal.url"
+	}
+	if _, err := os.Stat(filepath.Join(c.Service.DataDir, "journal.db")); err == nil || c.Journal.Postgres() {
+		if j, err = OpenJournal(c); err != nil {
+			out = append(out, c.Finding(config.SevError, key, "the journal cannot be opened: %v", err))
+			j = nil
 		} else {
 			defer j.Close()
 		}
@@ -65,7 +69,7 @@ func Preflight(ctx context.Context, c *config.Config, connect bool) []config.Fin
 	return out
 }
 
-func testplanFinding(ctx context.Context, c *config.Config, j *journal.Journal, key string) config.Finding {
+func testplanFinding(ctx context.Context, c *config.Config, j journal.Store, key string) config.Finding {
 	if j == nil {
 		return c.Finding(config.SevWarning, key+".environment", "production is selected, but no `izdrop testplan` run against a staging endpoint is recorded from this installation: run it and have CAIR approve before going live")
 	}

@@ -25,7 +25,7 @@ import (
 // so no newer file may be processed in this pass.
 func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) (sum Summary, stalled bool) {
 	log := in.log.With().Str("file", c.Name).Str("claim", c.ID).Logger()
-	unlock, ok, err := watcher.Lock(c.Path)
+	unlock, ok, err := in.lockFile(ctx, c)
 	if err != nil || !ok {
 		if err != nil {
 			log.Error().Err(err).Msg("cannot lock the file")
@@ -49,6 +49,14 @@ func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) (sum
 	}
 	switch f.State {
 	case journal.Archived:
+		if in.cfg.Kind == "sftp" && !in.ownArchive(f.ArchivePath) {
+			// Another host, sharing the journal, filed it in its archive
+			// and died before returning it to the server: it is filed
+			// again here, from the journal, and returned.
+			log.Warn().Str("archive", f.ArchivePath).Msg("filed by another host, which did not return it to the server: filed again here")
+			f.State, f.ArchivePath = journal.Archiving, ""
+			return in.archive(ctx, f, c, f.Error, log), false
+		}
 		log.Warn().Str("archive", f.ArchivePath).Msg("the journal says this file is archived, yet it is in work/: left alone")
 		return Summary{}, false
 	case journal.Archiving:
@@ -85,6 +93,25 @@ func (in *inbox) process(ctx context.Context, sc *sched, c watcher.Claimed) (sum
 		return Summary{Pending: 1}, false
 	}
 	return in.archive(ctx, f, c, fileErr, log), false
+}
+
+// lockFile takes a claimed file's processing lock: in the journal when
+// several hosts share it, else on the file itself. ok is false when
+// another process holds it, or the file left work/.
+func (in *inbox) lockFile(ctx context.Context, c watcher.Claimed) (unlock func(), ok bool, err error) {
+	locker, shared := in.s.journal.(journal.Locker)
+	if !shared {
+		return watcher.Lock(c.Path)
+	}
+	l, ok, err := locker.TryLock(ctx, "file:"+c.ID)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if !exists(c.Path) {
+		l.Unlock()
+		return nil, false, nil
+	}
+	return l.Unlock, true, nil
 }
 
 func fileHash(path string) (string, int64, error) {

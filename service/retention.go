@@ -45,6 +45,9 @@ func (in *inbox) retain(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if in.shared() && !in.ownArchive(f.ArchivePath) {
+			continue // in another host's archive: that host purges it
+		}
 		log := in.log.With().Str("file", f.Name).Str("claim", f.Claim).Str("archive", f.ArchivePath).Logger()
 		removed, err := in.purgeArchived(f)
 		if err != nil {

@@ -170,7 +170,9 @@ func (in *inbox) start(ctx context.Context, f journal.File, m *transform.Message
 			return journal.Message{}, false
 		}
 		if err != nil {
-			in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
+			if !errors.Is(err, journal.ErrLockLost) { // the pass stops: said once
+				in.log.Error().Err(err).Msg("journal: the message could not be recorded; not sent")
+			}
 			return journal.Message{}, false
 		}
 		break

@@ -77,7 +77,7 @@ func New(cfg *config.Config, opt Options) (*Service, error) {
 	if s.codes, err = codes.Load(filepath.Join(cfg.Service.DataDir, "codes")); err != nil {
 		return nil, err
 	}
-	j, err := journal.Open(filepath.Join(cfg.Service.DataDir, "journal.db"))
+	j, err := OpenJournal(cfg)
 	if err != nil {
 		return nil, err
 	}

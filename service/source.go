@@ -117,7 +117,18 @@ func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
 	for _, rc := range remote {
 		f, err := s.j.GetFile(ctx, rc.ID)
 		local := filepath.Join(s.local, rc.ID+"--"+rc.Name)
+		own := f.ArchivePath == "" || within(s.in.Archive, f.ArchivePath)
+		remoteArchive := s.in.RemoteArchive != nil && *s.in.RemoteArchive
 		switch {
+		case err == nil && f.State == journal.Archived && !own && remoteArchive:
+			// Filed by another host sharing the journal, which stopped
+			// before returning it: downloaded and filed again here
+			// (process), then returned.
+			if !exists(local) {
+				if err := s.sftp.Download(ctx, rc.Path, local); err != nil {
+					return nil, fmt.Errorf("downloading %s: %w", rc.Name, err)
+				}
+			}
 		case err == nil && f.State == journal.Archived:
 			// Filed locally but not yet returned: a run cut short. A file
 			// that cannot be returned now is tried again at the next pass;
@@ -125,7 +136,7 @@ func (s *sftpSource) claimed(ctx context.Context) ([]watcher.Claimed, error) {
 			if err := s.returnFile(ctx, rc, f); err != nil {
 				s.log.Warn().Str("file", rc.Name).Str("claim", rc.ID).Err(err).Msg("returning the file to the remote done/failed folder failed; retried at the next pass")
 			}
-		case err == nil && f.State == journal.Archiving && !exists(local) && exists(f.ArchivePath):
+		case err == nil && f.State == journal.Archiving && !exists(local) && own && exists(f.ArchivePath):
 			// Moved into the local archive just before a stop: the pass
 			// finishes it from the journal (finishArchiving); downloading
 			// it again would make a second copy.

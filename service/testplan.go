@@ -130,7 +130,7 @@ func RunTestplan(ctx context.Context, c *config.Config, o TestplanOptions) (Test
 	if werr := testplan.WriteSummary(rep.Dir, rep.Header, rep.Results); werr != nil && err == nil {
 		err = werr
 	}
-	j, jerr := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	j, jerr := OpenJournal(c)
 	if jerr != nil {
 		return rep, errors.Join(err, jerr)
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
-	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/service"
 )
 
@@ -32,7 +30,7 @@ func findCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	j, err := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	j, err := service.OpenJournal(c)
 	if err != nil {
 		return fail(stderr, err)
 	}

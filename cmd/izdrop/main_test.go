@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/izdrop/izdrop/sandbox"
@@ -37,9 +38,28 @@ func runIn(t *testing.T, dir string, args ...string) (int, string, string) {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	var out, errb bytes.Buffer
+	var out, errb syncBuffer
 	code := run(args, &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// syncBuffer is a buffer the service's goroutines can log to at once, as
+// they do to a terminal.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestValidateExitStatus(t *testing.T) {

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/izdrop/izdrop/hl7"
-	"github.com/izdrop/izdrop/journal"
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/service"
 
@@ -95,7 +93,7 @@ func pingCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// The service stops sending to a registry that refused our
 	// credentials, and resumes once a check like this one passes.
-	j, jerr := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	j, jerr := service.OpenJournal(c)
 	if jerr != nil {
 		return fail(stderr, jerr)
 	}

@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
-	"github.com/izdrop/izdrop/journal"
+	"github.com/izdrop/izdrop/service"
 	"github.com/izdrop/izdrop/status"
 )
 
@@ -45,7 +44,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, usageError{fmt.Sprintf("-since %q: a duration such as 24h, or a date such as 2026-11-01", *since)})
 		}
 	}
-	j, err := journal.Open(filepath.Join(c.Service.DataDir, "journal.db"))
+	j, err := service.OpenJournal(c)
 	if err != nil {
 		return fail(stderr, err)
 	}
