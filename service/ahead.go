@@ -153,17 +153,20 @@ func (a *ahead) send(it aheadItem) {
 		return // nothing to send: every record invalid or already accepted
 	}
 	row, recs := it.p.msg, it.m.Records
-	a.b.submit(a.ctx, a.sc, it.key, func() bool {
+	a.b.start(a.ctx, a.sc, it.key, func(finish func(bool)) {
 		if a.ctx.Err() != nil {
-			return false
+			finish(false)
+			return
 		}
-		return it.prog.count(a.in.send(a.ctx, a.f, row, recs), len(recs))
+		a.in.send(a.ctx, a.f, row, recs, it.prog.counting(len(recs), finish))
 	})
 }
 
 // deliver submits a message to be started in its turn.
 func (a *ahead) deliver(it aheadItem) {
-	a.b.submit(a.ctx, a.sc, it.key, func() bool { return it.prog.count(a.in.deliver(a.ctx, a.f, it.m, a.differs), len(it.m.Records)) })
+	a.b.start(a.ctx, a.sc, it.key, func(finish func(bool)) {
+		a.in.deliver(a.ctx, a.f, it.m, a.differs, it.prog.counting(len(it.m.Records), finish))
+	})
 }
 
 // bloom remembers the site and vaccination ids of a file's records read so

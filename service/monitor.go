@@ -251,12 +251,15 @@ type progress struct {
 	lastLog            time.Time
 }
 
-// count adds n records done when final, and passes final on.
-func (p *progress) count(final bool, n int) bool {
-	if final {
-		p.done.Add(int64(n))
+// counting returns a finish that adds n records done when final, then
+// passes final on to finish.
+func (p *progress) counting(n int, finish func(final bool)) func(final bool) {
+	return func(final bool) {
+		if final {
+			p.done.Add(int64(n))
+		}
+		finish(final)
 	}
-	return final
 }
 
 // Progress is a snapshot of a file being processed.

@@ -93,12 +93,8 @@ func (in *inbox) readAndSend(ctx context.Context, sc *sched, f journal.File, c w
 			a.add(key, m, prog)
 			continue
 		}
-		b.submit(ctx, sc, key, func() bool {
-			final := in.deliver(ctx, f, m, &differs)
-			if final {
-				prog.done.Add(int64(len(m.Records)))
-			}
-			return final
+		b.start(ctx, sc, key, func(finish func(bool)) {
+			in.deliver(ctx, f, m, &differs, prog.counting(len(m.Records), finish))
 		})
 	}
 	if a != nil {
@@ -187,7 +183,7 @@ func (in *inbox) finishFromJournal(ctx context.Context, sc *sched, f journal.Fil
 		if row.PatientID == "" {
 			key = fmt.Sprintf("%s\x00message %d", f.Claim, row.Seq)
 		}
-		b.submit(ctx, sc, key, func() bool { return in.send(ctx, f, row, nil) })
+		b.start(ctx, sc, key, func(finish func(bool)) { in.send(ctx, f, row, nil, finish) })
 	}
 	pending = b.wait()
 	if ctx.Err() != nil {

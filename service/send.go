@@ -29,15 +29,17 @@ var encoders = sync.Pool{New: func() any { return hl7.NewEncoder(hl7.DefaultDeli
 
 // deliver gives one message its outcome: skipped if it has one, resent with
 // its first MSH-10 and bytes if a send was started, otherwise checked
-// against what the registry already holds, journalled and sent. It reports
-// whether the message now has a final outcome. differs is set when the
-// journal shows the file reads differently than when it was first read.
-func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool) bool {
+// against what the registry already holds, journalled and sent. It calls
+// finish, once, with whether the message now has a final outcome (see
+// send). differs is set when the journal shows the file reads differently
+// than when it was first read.
+func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Message, differs *atomic.Bool, finish func(final bool)) {
 	j := in.s.journal
 	row, err := j.GetMessage(ctx, f.Claim, m.Seq)
 	switch {
 	case err == nil && row.State == journal.Done:
-		return true
+		finish(true)
+		return
 	case err == nil:
 		if len(row.Raw) == 0 {
 			// Started by an izdrop that did not keep the bytes: encode them
@@ -48,60 +50,84 @@ func (in *inbox) deliver(ctx context.Context, f journal.File, m *transform.Messa
 		}
 	case errors.Is(err, journal.ErrNotFound):
 		if ctx.Err() != nil || differs.Load() {
-			return false
+			finish(false)
+			return
 		}
 		var ok bool
 		if row, ok = in.start(ctx, f, m, differs); !ok {
-			return false
+			finish(false)
+			return
 		}
 		if row.State == journal.Done {
-			return true
+			finish(true)
+			return
 		}
 	default:
 		in.log.Error().Err(err).Msg("journal")
-		return false
+		finish(false)
+		return
 	}
 	if ctx.Err() != nil {
-		return false
+		finish(false)
+		return
 	}
-	return in.send(ctx, f, row, m.Records)
+	in.send(ctx, f, row, m.Records, finish)
 }
 
 // send delivers a started message's bytes and commits the answer. recs,
-// when known, name the records in the log.
-func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, recs []*transform.Record) bool {
-	j := in.s.journal
-	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
+// when known, name the records in the log. It calls finish, once, with
+// whether the message now has a final outcome: at once when it has none,
+// or, once it has been answered, after the answer is committed - from
+// another goroutine, so that the caller's worker is free for another
+// patient's message while the commit waits for the disk.
+func (in *inbox) send(ctx context.Context, f journal.File, row journal.Message, recs []*transform.Record, finish func(final bool)) {
 	if len(row.Raw) == 0 {
-		// Started by an izdrop that kept no bytes, in a file that no longer
-		// reads as it did: it cannot be sent again as it was. Its records
-		// get the outcome unknown, for a person to check in the registry,
-		// rather than waiting forever.
-		log.Error().Int("message", row.Seq).Ints("lines", row.Lines).
-			Msg("a message sent before, whose answer was lost, cannot be sent again (its bytes were not kept): its records are marked unknown")
-		issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "answer-lost",
-			Text: "sent, but the registry's answer was lost, and the message cannot be sent again as it was: check the registry for this record"}})
-		outs := make([]journal.Outcome, len(row.Lines))
-		for i, line := range row.Lines {
-			outs[i] = journal.Outcome{Line: line, Outcome: outcomeUnknown, Problems: issue}
-		}
-		if err := j.FinishMessage(context.Background(), "", f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
-			log.Error().Err(err).Msg("journal")
-			return false
-		}
-		return true
+		finish(in.unsendable(f, row))
+		return
 	}
 	d, err := in.client.Deliver(in.s.sendCtx, row.MSH10, row.Raw)
 	if err != nil {
 		why := ack.Redact(err.Error())
 		in.ep.noteRefusal(err)
-		j.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts, waitReason(err))
+		in.s.journal.AddAttempts(context.Background(), f.Claim, row.Seq, d.Attempts, waitReason(err))
 		if !errors.Is(err, outbound.ErrCredentialsRefused) {
 			in.noteUndelivered(why)
 		}
-		log.Debug().Int("attempts", d.Attempts).Str("error", why).Msg("message not delivered yet; kept for the next pass")
+		in.log.Debug().Str("file", f.Name).Str("msh10", row.MSH10).Int("attempts", d.Attempts).Str("error", why).
+			Msg("message not delivered yet; kept for the next pass")
+		finish(false)
+		return
+	}
+	go func() { finish(in.answered(f, row, recs, d)) }()
+}
+
+// unsendable gives the records of a message that was started by an izdrop
+// that kept no bytes, in a file that no longer reads as it did, the outcome
+// unknown: it cannot be sent again as it was, and a person is to check the
+// registry for them rather than have them wait forever.
+func (in *inbox) unsendable(f journal.File, row journal.Message) bool {
+	j := in.s.journal
+	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
+	log.Error().Int("message", row.Seq).Ints("lines", row.Lines).
+		Msg("a message sent before, whose answer was lost, cannot be sent again (its bytes were not kept): its records are marked unknown")
+	issue := encodeIssues([]archive.Issue{{Source: "izdrop", Severity: "error", Code: "answer-lost",
+		Text: "sent, but the registry's answer was lost, and the message cannot be sent again as it was: check the registry for this record"}})
+	outs := make([]journal.Outcome, len(row.Lines))
+	for i, line := range row.Lines {
+		outs[i] = journal.Outcome{Line: line, Outcome: outcomeUnknown, Problems: issue}
+	}
+	if err := j.FinishMessage(context.Background(), "", f.Claim, row.Seq, outcomeUnknown, "", 0, outs); err != nil {
+		log.Error().Err(err).Msg("journal")
 		return false
 	}
+	return true
+}
+
+// answered commits a delivered message's answer and logs it. It reports
+// whether the answer is committed (the message's outcome is final).
+func (in *inbox) answered(f journal.File, row journal.Message, recs []*transform.Record, d outbound.Delivery) bool {
+	j := in.s.journal
+	log := in.log.With().Str("file", f.Name).Str("msh10", row.MSH10).Logger()
 	outs := make([]journal.Outcome, len(row.Lines))
 	perRecord := attribute(d, len(row.Lines))
 	for i, line := range row.Lines {
