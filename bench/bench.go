@@ -52,6 +52,9 @@ type Options struct {
 	Command func(config string) *exec.Cmd
 	// Progress, when set, is told what is going on.
 	Progress io.Writer
+	// Plain adds, per concurrency, the baseline: a plain keep-alive HTTP
+	// client posting the same messages (exports of up to 100,000 rows).
+	Plain bool
 }
 
 func (o *Options) defaults() {
@@ -99,8 +102,12 @@ type Run struct {
 	Messages     int64   `json:"messages"`
 	MessageRate  float64 `json:"messages_per_s"`
 	IdealPercent float64 `json:"ideal_percent,omitempty"`
-	Calls        int64   `json:"calls"` // submissions, retries included
-	Connections  int64   `json:"new_connections"`
+	// PlainRate is the baseline's messages a second (Options.Plain), and
+	// VsPlain MessageRate over it.
+	PlainRate   float64 `json:"plain_messages_per_s,omitempty"`
+	VsPlain     float64 `json:"vs_plain,omitempty"`
+	Calls       int64   `json:"calls"` // submissions, retries included
+	Connections int64   `json:"new_connections"`
 	// P50 and P99 are the submissions' latency as the registry saw it, a
 	// new connection's delay included.
 	P50 time.Duration `json:"p50_ns"`
@@ -154,7 +161,12 @@ func Measure(ctx context.Context, opt Options) (*Report, error) {
 	}
 	fmt.Fprintf(opt.Progress, "export: %d records of %d patients (%d administered, %d historical, %d refusals, %d invalid; %d at a second visit)\n",
 		rep.Export.Records, rep.Export.Patients, rep.Export.Administered, rep.Export.Historical, rep.Export.Refusals, rep.Export.Invalid, rep.Export.Later)
-	if rep.TransformRate, err = transformRate(export); err != nil {
+	var msgs [][]byte // the messages, for the plain client
+	keep := opt.Plain && opt.Rows <= maxPlainRows
+	if opt.Plain && !keep {
+		fmt.Fprintf(opt.Progress, "no plain-client baseline: over %d rows\n", maxPlainRows)
+	}
+	if rep.TransformRate, msgs, err = transformRate(export, keep); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(opt.Progress, "transform only: %.0f records/s\n", rep.TransformRate)
@@ -167,6 +179,15 @@ func Measure(ctx context.Context, opt Options) (*Report, error) {
 			return rep, fmt.Errorf("bench: concurrency %d: %w", conc, err)
 		}
 		fmt.Fprintf(opt.Progress, "concurrency %d: %.0f records/s end to end, %.0f messages/s\n", conc, r.Rate, r.MessageRate)
+		if msgs != nil {
+			if r.PlainRate, err = plainRate(ctx, opt, msgs, conc); err != nil {
+				return rep, fmt.Errorf("bench: concurrency %d: %w", conc, err)
+			}
+			if r.PlainRate > 0 {
+				r.VsPlain = r.MessageRate / r.PlainRate
+			}
+			fmt.Fprintf(opt.Progress, "concurrency %d: the plain client: %.0f messages/s\n", conc, r.PlainRate)
+		}
 		rep.Runs = append(rep.Runs, *r)
 	}
 	return rep, nil
@@ -206,36 +227,40 @@ stable_for = "1s"
 }
 
 // transformRate reads, checks and encodes the export as the pipeline's
-// reader does, sending nothing.
-func transformRate(export string) (float64, error) {
+// reader does, sending nothing. With keep, it returns the messages too.
+func transformRate(export string, keep bool) (float64, [][]byte, error) {
 	c, err := config.Parse([]byte(configDoc(filepath.Dir(export), "http://127.0.0.1:1/x", 1)), filepath.Join(filepath.Dir(export), "config.toml"))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	opt, err := c.TransformOptions("bench", codes.Embedded())
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	opt.Name = filepath.Base(export)
 	start := time.Now()
 	r, err := transform.Open(export, opt)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer r.Close()
 	enc := hl7.NewEncoder(hl7.DefaultDelimiters)
 	n := 0
+	var msgs [][]byte
 	for {
 		m, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		n += len(m.Records)
 		if send := m.Sendable(); len(send) > 0 {
-			m.Encode(enc, transform.Header{ControlID: "BENCH" + strconv.Itoa(m.Seq), Time: start}, send)
+			b := m.Encode(enc, transform.Header{ControlID: "BENCH" + strconv.Itoa(m.Seq), Time: start}, send)
+			if keep {
+				msgs = append(msgs, append([]byte(nil), b...))
+			}
 		}
 		for _, rec := range m.Records {
 			if rec.Valid() {
@@ -243,7 +268,7 @@ func transformRate(export string) (float64, error) {
 			}
 		}
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), msgs, nil
 }
 
 // run runs the pipeline once, against a sandbox of its own.
@@ -436,19 +461,23 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, ", HTTP 503 on %.1f%% of calls, %v per new connection\n", 100*r.FaultRate, r.ConnectDelay)
 	fmt.Fprintf(w, "transform only: %.0f records/s\n\n", r.TransformRate)
-	fmt.Fprintf(w, "%11s %11s %10s %8s %9s %10s %10s %9s %7s %11s %10s\n",
-		"concurrency", "records/s", "msgs/s", "% ideal", "new conns", "p50", "p99", "peak RSS", "CPU s", "journal B/r", "inversions")
+	fmt.Fprintf(w, "%11s %11s %10s %8s %9s %9s %10s %10s %9s %7s %11s %10s\n",
+		"concurrency", "records/s", "msgs/s", "% ideal", "vs plain", "new conns", "p50", "p99", "peak RSS", "CPU s", "journal B/r", "inversions")
 	for _, run := range r.Runs {
 		ideal := "-"
 		if run.IdealPercent > 0 {
 			ideal = fmt.Sprintf("%.1f", run.IdealPercent)
 		}
+		vs := "-"
+		if run.VsPlain > 0 {
+			vs = fmt.Sprintf("%.3fx", run.VsPlain)
+		}
 		rss := "-"
 		if run.PeakRSS > 0 {
 			rss = fmt.Sprintf("%.1f MiB", float64(run.PeakRSS)/(1<<20))
 		}
-		fmt.Fprintf(w, "%11d %11.0f %10.0f %8s %9d %10s %10s %9s %7.2f %11.0f %10d\n",
-			run.Concurrency, run.Rate, run.MessageRate, ideal, run.Connections, round(run.P50), round(run.P99), rss,
+		fmt.Fprintf(w, "%11d %11.0f %10.0f %8s %9s %9d %10s %10s %9s %7.2f %11.0f %10d\n",
+			run.Concurrency, run.Rate, run.MessageRate, ideal, vs, run.Connections, round(run.P50), round(run.P99), rss,
 			run.CPU.Seconds(), run.JournalPerRec, run.OrderInversions)
 	}
 }

@@ -32,6 +32,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Dir, "dir", "", "keep the export and each run's inbox, archive, journal and log here (default: a temporary folder, removed)")
 	binary := fs.String("izdrop", "", "measure this izdrop binary's `run --once` (default: this one), to compare versions")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
+	fs.BoolVar(&o.Plain, "plain", true, "also run a plain keep-alive HTTP client on the same messages, per concurrency, and compare (exports of up to 100,000 rows)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: izdrop bench [flags]\n\nGenerates an export, starts the sandbox registry, runs `izdrop run --once` on it once per\nconcurrency and prints what it measured. Sends nothing anywhere else.")
 		fs.PrintDefaults()
