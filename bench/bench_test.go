@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -62,7 +63,7 @@ func selfCommand(config string) *exec.Cmd {
 func TestMeasureRunsThePipelinePerConcurrency(t *testing.T) {
 	var progress bytes.Buffer
 	rep, err := bench.Measure(context.Background(), bench.Options{Rows: 600, Concurrency: []int{1, 4}, Latency: time.Millisecond,
-		ConnectDelay: 20 * time.Millisecond, Command: selfCommand, Progress: &progress})
+		ConnectDelay: 20 * time.Millisecond, Command: selfCommand, Progress: &progress, Plain: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,11 @@ func TestMeasureRunsThePipelinePerConcurrency(t *testing.T) {
 		if r.OrderInversions != 0 || r.ExitStatus != 1 || r.Messages == 0 || r.Calls < r.Messages {
 			t.Errorf("concurrency %d: %+v", r.Concurrency, r)
 		}
+		// The plain client posted the same messages: its rate is measured
+		// as the pipeline's is, and compared.
+		if r.PlainRate <= 0 || math.Abs(r.VsPlain-r.MessageRate/r.PlainRate) > 1e-9 {
+			t.Errorf("concurrency %d: plain client %.0f msgs/s, vs plain %.3f", r.Concurrency, r.PlainRate, r.VsPlain)
+		}
 		if r.Connections < 1 || r.Connections > int64(r.Concurrency)+1 {
 			t.Errorf("concurrency %d: %d connections", r.Concurrency, r.Connections)
 		}
@@ -91,7 +97,7 @@ func TestMeasureRunsThePipelinePerConcurrency(t *testing.T) {
 	}
 	var table bytes.Buffer
 	rep.WriteTable(&table)
-	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 7 || !strings.HasPrefix(strings.TrimSpace(lines[5]), "1 ") {
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 7 || !strings.HasPrefix(strings.TrimSpace(lines[5]), "1 ") || !strings.Contains(lines[5], "x ") {
 		t.Errorf("table:\n%s", table.String())
 	}
 }
