@@ -75,11 +75,52 @@ func (c Codec) envelope(o op, values ...string) []byte {
 	b.WriteString(`<soap:Envelope xmlns:soap="` + SOAP12 + `" xmlns:iis="` + c.Namespace + `"><soap:Header/><soap:Body><iis:` + o.request + `>`)
 	for i, f := range o.fields {
 		b.WriteString("<iis:" + f + ">")
-		xml.EscapeText(&b, []byte(values[i]))
+		escapeText(&b, values[i])
 		b.WriteString("</iis:" + f + ">")
 	}
 	b.WriteString(`</iis:` + o.request + `></soap:Body></soap:Envelope>`)
 	return b.Bytes()
+}
+
+// escapeText writes s as xml.EscapeText does, byte for byte, without its
+// copy and its per-rune work on the ASCII that HL7 messages are made of:
+// from the first byte that is not printable ASCII (nor one of the escaped
+// characters), the rest goes to xml.EscapeText, which also replaces what
+// XML cannot carry.
+func escapeText(b *bytes.Buffer, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch c := s[i]; c {
+		case '\r':
+			esc = "&#xD;"
+		case '\n':
+			esc = "&#xA;"
+		case '\t':
+			esc = "&#x9;"
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		default:
+			if c >= 0x20 && c < 0x7f {
+				continue
+			}
+			b.WriteString(s[last:i])
+			xml.EscapeText(b, []byte(s[i:]))
+			return
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(esc)
+		last = i + 1
+	}
+	b.WriteString(s[last:])
 }
 
 // SubmitRequest is the envelope of a submitSingleMessage call.
