@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Dir, "dir", "", "keep the export and each run's inbox, archive, journal and log here (default: a temporary folder, removed)")
 	binary := fs.String("izdrop", "", "measure this izdrop binary's `run --once` (default: this one), to compare versions")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
+	profiles := fs.String("cpuprofile", "", "write each run's CPU profile (go tool pprof) to this folder, as run-CONCURRENCY.pprof")
 	fs.BoolVar(&o.Plain, "plain", true, "also run a plain keep-alive HTTP client on the same messages, per concurrency, and compare (exports of up to 100,000 rows)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: izdrop bench [flags]\n\nGenerates an export, starts the sandbox registry, runs `izdrop run --once` on it once per\nconcurrency and prints what it measured. Sends nothing anywhere else.")
@@ -55,6 +57,21 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	o.Command = func(config string) *exec.Cmd { return exec.Command(self, "run", "--once", "-config", config) }
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o700); err != nil {
+			return fail(stderr, err)
+		}
+		dir, err := filepath.Abs(*profiles)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		o.Command = func(config string) *exec.Cmd {
+			cmd := exec.Command(self, "run", "--once", "-config", config)
+			// The run's folder is named for its concurrency: run-N.
+			cmd.Env = append(os.Environ(), "IZDROP_CPUPROFILE="+filepath.Join(dir, filepath.Base(filepath.Dir(config))+".pprof"))
+			return cmd
+		}
+	}
 	o.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

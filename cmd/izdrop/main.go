@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -51,6 +52,17 @@ type command struct {
 var commands = map[string]command{}
 
 func main() {
+	// A CPU profile of the whole run, for developers (izdrop bench
+	// -cpuprofile sets it for the runs it measures).
+	if path := os.Getenv("IZDROP_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			code := run(os.Args[1:], os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+		fmt.Fprintf(os.Stderr, "izdrop: IZDROP_CPUPROFILE=%s: no profile can be written there\n", path)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
