@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,11 @@ func TestMeasureRunsThePipelinePerConcurrency(t *testing.T) {
 		// as the pipeline's is, and compared.
 		if r.PlainRate <= 0 || math.Abs(r.VsPlain-r.MessageRate/r.PlainRate) > 1e-9 {
 			t.Errorf("concurrency %d: plain client %.0f msgs/s, vs plain %.3f", r.Concurrency, r.PlainRate, r.VsPlain)
+		}
+		// On Linux the process's own memory is sampled too: some, and
+		// less than its RSS, which adds the executable's mapped pages.
+		if runtime.GOOS == "linux" && (r.PeakAnon <= 0 || r.PeakAnon >= r.PeakRSS) {
+			t.Errorf("concurrency %d: peak anon %d bytes, peak RSS %d", r.Concurrency, r.PeakAnon, r.PeakRSS)
 		}
 		if r.Connections < 1 || r.Connections > int64(r.Concurrency)+1 {
 			t.Errorf("concurrency %d: %d connections", r.Concurrency, r.Connections)
