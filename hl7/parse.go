@@ -68,72 +68,126 @@ func firstLine(data []byte) []byte {
 func (d Delimiters) ParseSegment(text []byte) Segment { return d.parseSegment(text) }
 
 func (d *Delimiters) parseSegment(line []byte) Segment {
-	i := bytes.IndexByte(line, d.Field)
+	// The line is copied once: values are substrings of that copy (unless
+	// they hold escapes), and the segment's repetitions, components and
+	// values are slices of three arrays sized from the separators it holds
+	// - a few allocations a segment rather than a few a value.
+	text := string(line)
+	i := strings.IndexByte(text, d.Field)
 	if i < 0 {
-		return Segment{ID: string(line)}
+		return Segment{ID: text}
 	}
-	seg := Segment{ID: string(line[:i])}
-	rest := line[i+1:]
+	seg := Segment{ID: text[:i]}
+	rest := text[i+1:]
+	sl := d.slabs(rest)
+	seg.Fields = make([]Field, 0, strings.Count(rest, string(d.Field))+2)
 	if isHeader(seg.ID) && i == 3 {
 		// MSH-1 is the separator itself and MSH-2 the encoding characters,
 		// neither of which is split or unescaped.
-		j := bytes.IndexByte(rest, d.Field)
+		j := strings.IndexByte(rest, d.Field)
 		enc := rest
 		if j >= 0 {
 			enc, rest = rest[:j], rest[j+1:]
 		} else {
-			rest = nil
+			rest = ""
 		}
-		seg.Fields = append(seg.Fields,
-			Field{Rep{Comp{string(d.Field)}}},
-			Field{Rep{Comp{string(enc)}}})
+		seg.Fields = append(seg.Fields, sl.single(text[i:i+1]), sl.single(enc))
 		if j < 0 {
 			return seg
 		}
 	}
 	for {
-		j := bytes.IndexByte(rest, d.Field)
+		j := strings.IndexByte(rest, d.Field)
 		if j < 0 {
-			seg.Fields = append(seg.Fields, d.parseField(rest))
+			seg.Fields = append(seg.Fields, d.parseField(rest, sl))
 			return seg
 		}
-		seg.Fields = append(seg.Fields, d.parseField(rest[:j]))
+		seg.Fields = append(seg.Fields, d.parseField(rest[:j], sl))
 		rest = rest[j+1:]
 	}
 }
 
-func (d *Delimiters) parseField(raw []byte) Field {
-	var f Field
-	for _, r := range split(raw, d.Repetition) {
-		var rep Rep
-		for _, c := range split(r, d.Component) {
-			var comp Comp
-			if d.Subcomponent == 0 {
-				comp = Comp{d.unescape(c)}
-			} else {
-				for _, s := range split(c, d.Subcomponent) {
-					comp = append(comp, d.unescape(s))
-				}
-			}
-			rep = append(rep, comp)
-		}
-		f = append(f, rep)
-	}
-	return f
+// slabs hold one segment's repetitions, components and values, allocated
+// once for it.
+type slabs struct {
+	reps  []Rep
+	comps []Comp
+	strs  []string
 }
 
-// split is bytes.Split that returns one empty element for empty input.
-func split(b []byte, sep byte) [][]byte {
-	n := bytes.Count(b, []byte{sep})
-	out := make([][]byte, 0, n+1)
-	for {
-		i := bytes.IndexByte(b, sep)
-		if i < 0 {
-			return append(out, b)
-		}
-		out = append(out, b[:i])
-		b = b[i+1:]
+// slabs sizes the arrays for a segment's text: every separator adds at most
+// one piece at its level and at the levels below (and a header adds MSH-1).
+func (d *Delimiters) slabs(text string) *slabs {
+	reps := strings.Count(text, string(d.Field)) + 2 + strings.Count(text, string(d.Repetition))
+	comps := reps + strings.Count(text, string(d.Component))
+	strs := comps
+	if d.Subcomponent != 0 {
+		strs += strings.Count(text, string(d.Subcomponent))
 	}
+	return &slabs{reps: make([]Rep, 0, reps), comps: make([]Comp, 0, comps), strs: make([]string, 0, strs)}
+}
+
+// take hands out n elements of a slab, capped at n so that an append to
+// them copies rather than overwrites the next piece; a new slice once the
+// slab is spent (it never is when sized by slabs).
+func take[T any](slab *[]T, n int) []T {
+	k := len(*slab)
+	if k+n > cap(*slab) {
+		return make([]T, n)
+	}
+	*slab = (*slab)[:k+n]
+	return (*slab)[k : k+n : k+n]
+}
+
+// single is a field of one value, taken as written.
+func (s *slabs) single(v string) Field {
+	f, r, c := take(&s.reps, 1), take(&s.comps, 1), take(&s.strs, 1)
+	c[0] = v
+	r[0] = Comp(c)
+	f[0] = Rep(r)
+	return Field(f)
+}
+
+func (d *Delimiters) parseField(raw string, sl *slabs) Field {
+	f := take(&sl.reps, strings.Count(raw, string(d.Repetition))+1)
+	for i := range f {
+		r := raw
+		if j := strings.IndexByte(raw, d.Repetition); j >= 0 && i < len(f)-1 {
+			r, raw = raw[:j], raw[j+1:]
+		}
+		rep := take(&sl.comps, strings.Count(r, string(d.Component))+1)
+		for k := range rep {
+			c := r
+			if j := strings.IndexByte(r, d.Component); j >= 0 && k < len(rep)-1 {
+				c, r = r[:j], r[j+1:]
+			}
+			if d.Subcomponent == 0 {
+				comp := take(&sl.strs, 1)
+				comp[0] = d.value(c)
+				rep[k] = Comp(comp)
+				continue
+			}
+			comp := take(&sl.strs, strings.Count(c, string(d.Subcomponent))+1)
+			for m := range comp {
+				v := c
+				if j := strings.IndexByte(c, d.Subcomponent); j >= 0 && m < len(comp)-1 {
+					v, c = c[:j], c[j+1:]
+				}
+				comp[m] = d.value(v)
+			}
+			rep[k] = Comp(comp)
+		}
+		f[i] = Rep(rep)
+	}
+	return Field(f)
+}
+
+// value is a value unescaped: the text itself when it holds no escape.
+func (d *Delimiters) value(v string) string {
+	if d.Escape == 0 || strings.IndexByte(v, d.Escape) < 0 {
+		return v
+	}
+	return d.unescape([]byte(v))
 }
 
 func (s Segment) blank() bool {
