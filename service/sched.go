@@ -55,6 +55,12 @@ func (s *sched) submit(ctx context.Context, j *job) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
+		// Not run, so not final: the key's later jobs must not run
+		// either (a job that does not look at ctx would otherwise send a
+		// later message of the patient before this one).
+		s.mu.Lock()
+		s.blocked[j.key] = true
+		s.mu.Unlock()
 		j.done(false)
 		return
 	}
@@ -102,13 +108,15 @@ func (s *sched) worker() {
 // finish ends a running job and readies its key's next one, or, without a
 // final outcome, blocks the key and ends its waiting jobs unrun.
 func (s *sched) finish(j *job, final bool) {
-	s.end(j, final)
 	s.mu.Lock()
 	q := s.queues[j.key]
 	if !final {
+		// Blocked before the fate is reported: whoever waits on it (a
+		// batch, then the next file's ahead) finds the key blocked.
 		s.blocked[j.key] = true
 		delete(s.queues, j.key)
 		s.mu.Unlock()
+		s.end(j, false)
 		for _, w := range q {
 			s.end(w, false)
 		}
@@ -117,11 +125,13 @@ func (s *sched) finish(j *job, final bool) {
 	if len(q) == 0 {
 		delete(s.queues, j.key)
 		s.mu.Unlock()
+		s.end(j, true)
 		return
 	}
 	next := q[0]
 	s.queues[j.key] = q[1:]
 	s.mu.Unlock()
+	s.end(j, true)
 	s.ready <- next // never blocks, as in submit
 }
 

@@ -172,3 +172,65 @@ func TestSchedWorkerHasAtMostOneAnswerCommitting(t *testing.T) {
 	b.wait()
 	sc.close()
 }
+
+// A job dropped at submit because the pass is stopping ends without a
+// final outcome, so its key is blocked: a later job of the key, submitted
+// with the same (ended) ctx, must not run. (finishFromJournal's jobs send
+// without looking at ctx: an earlier dose dropped at submit and a later
+// one let through - submit's select picks at random between a free slot
+// and the ended ctx - would reach the registry out of order.)
+func TestSchedJobDroppedAtStopBlocksItsKey(t *testing.T) {
+	const keys = 100
+	sc := newSched(1, 4*keys)
+	var rec recorder
+	var b batch
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for k := 0; k < keys; k++ {
+		for _, n := range []string{"1", "2"} {
+			name := string(rune('A'+k%26)) + string(rune('a'+k/26)) + n
+			b.submit(ctx, sc, name[:2], func() bool { rec.note(name); return true })
+		}
+	}
+	b.wait()
+	sc.close()
+	ran := map[string]bool{}
+	for _, name := range rec.list() {
+		ran[name] = true
+	}
+	var overtaken []string
+	for name := range ran {
+		if name[2] == '2' && !ran[name[:2]+"1"] {
+			overtaken = append(overtaken, name[:2])
+		}
+	}
+	if len(overtaken) > 0 {
+		t.Errorf("%d keys had their second job run though the first ended unrun (e.g. %s)", len(overtaken), overtaken[0])
+	}
+}
+
+// When a job's fate is reported without a final outcome, its key is
+// already blocked: whoever waits on the fate (batch.wait, then the next
+// file's ahead.add, which asks isBlocked) must not find it open.
+func TestSchedKeyBlockedWhenNotFinalIsReported(t *testing.T) {
+	sc := newSched(1, 1)
+	atDone := make(chan bool, 1)
+	sc.submit(context.Background(), &job{key: "A", run: func(finish func(bool)) { finish(false) },
+		done: func(bool) { atDone <- sc.isBlocked("A") }})
+	if !<-atDone {
+		t.Error("a job ended by its run was reported unfinal before its key was blocked")
+	}
+	// A job dropped at submit (the pass stopping: its only slot is held).
+	release := make(chan struct{})
+	sc.submit(context.Background(), &job{key: "X", run: func(finish func(bool)) { go func() { <-release; finish(true) }() },
+		done: func(bool) {}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sc.submit(ctx, &job{key: "B", run: func(finish func(bool)) { finish(true) },
+		done: func(bool) { atDone <- sc.isBlocked("B") }})
+	if !<-atDone {
+		t.Error("a job dropped at submit was reported unfinal with its key open")
+	}
+	close(release)
+	sc.close()
+}
