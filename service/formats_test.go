@@ -83,10 +83,12 @@ format = "fhir-ndjson"
 	if err := os.WriteFile(filepath.Join(fhirInbox, "clinic-day-Patient.ndjson"), example(t, "clinic-day-Patient.ndjson"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The data file is moved first, its partner just after: both are
+	// waited for.
 	waitFor(t, "the HL7 batch and the FHIR pair archived", 30*time.Second, func() bool {
 		_, a := f.archived("clinic-day-batch.hl7")
-		_, b := archivedIn(fhirArchive, "clinic-day-Immunization.ndjson")
-		return a && b
+		imm, b := archivedIn(fhirArchive, "clinic-day-Immunization.ndjson")
+		return a && b && exists(filepath.Join(filepath.Dir(imm), "clinic-day-Patient.ndjson"))
 	})
 
 	batch, _ := f.archived("clinic-day-batch.hl7")
