@@ -183,7 +183,13 @@ func (in *inbox) finishFromJournal(ctx context.Context, sc *sched, f journal.Fil
 		if row.PatientID == "" {
 			key = fmt.Sprintf("%s\x00message %d", f.Claim, row.Seq)
 		}
-		b.start(ctx, sc, key, func(finish func(bool)) { in.send(ctx, f, row, nil, finish) })
+		b.start(ctx, sc, key, func(finish func(bool)) {
+			if ctx.Err() != nil {
+				finish(false) // stopping: nothing new is sent (as deliver does)
+				return
+			}
+			in.send(ctx, f, row, nil, finish)
+		})
 	}
 	pending = b.wait()
 	if ctx.Err() != nil {
