@@ -278,35 +278,60 @@ func transformRate(export string, keep bool) (float64, [][]byte, error) {
 	return float64(n) / time.Since(start).Seconds(), msgs, nil
 }
 
+// span is when a registry processed its first and its last message.
+type span struct{ first, last time.Time }
+
+// note counts a message processed now.
+func (s *span) note() {
+	now := time.Now()
+	if s.first.IsZero() {
+		s.first = now
+	}
+	s.last = now
+}
+
+// rate is n messages a second over the span plus one latency (the first
+// message arrived a latency before it was processed); 0 with no span.
+func (s *span) rate(n int64, latency time.Duration) float64 {
+	window := s.last.Sub(s.first) + latency
+	if s.first.IsZero() || window <= 0 {
+		return 0
+	}
+	return float64(n) / window.Seconds()
+}
+
+// startSandbox starts a registry double with the bench's faults, telling
+// onReceived of every message it processes.
+func startSandbox(opt Options, onReceived func(sandbox.Received)) (*sandbox.Server, error) {
+	return sandbox.Start(sandbox.Options{Password: password, Seed: opt.Seed,
+		Faults:     sandbox.Faults{Latency: opt.Latency, Jitter: opt.Jitter, Rate503: opt.FaultRate, ConnectDelay: opt.ConnectDelay},
+		OnReceived: onReceived})
+}
+
 // run runs the pipeline once, against a sandbox of its own.
 func run(ctx context.Context, opt Options, dir, export string, conc int) (*Run, error) {
 	var mu sync.Mutex
-	var first, last time.Time
+	var sent span
 	lastDose := map[string]int{} // patient -> the highest dose number received
 	inversions := 0
-	sb, err := sandbox.Start(sandbox.Options{Password: password, Seed: opt.Seed,
-		Faults: sandbox.Faults{Latency: opt.Latency, Jitter: opt.Jitter, Rate503: opt.FaultRate, ConnectDelay: opt.ConnectDelay},
-		OnReceived: func(r sandbox.Received) {
-			mu.Lock()
-			defer mu.Unlock()
-			if first.IsZero() {
-				first = time.Now()
+	sb, err := startSandbox(opt, func(r sandbox.Received) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent.note()
+		if r.Resend {
+			return
+		}
+		for _, d := range r.Doses {
+			p, n, ok := doseOf(d.ID)
+			if !ok {
+				continue
 			}
-			last = time.Now()
-			if r.Resend {
-				return
+			if n < lastDose[p] {
+				inversions++
 			}
-			for _, d := range r.Doses {
-				p, n, ok := doseOf(d.ID)
-				if !ok {
-					continue
-				}
-				if n < lastDose[p] {
-					inversions++
-				}
-				lastDose[p] = max(lastDose[p], n)
-			}
-		}})
+			lastDose[p] = max(lastDose[p], n)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -374,12 +399,9 @@ func run(ctx context.Context, opt Options, dir, export string, conc int) (*Run, 
 	r.Messages, r.Calls, r.Connections = st.Messages-st.Resends, st.Submits, st.Connections
 	r.P50, r.P99 = sb.SubmitLatency(0.5), sb.SubmitLatency(0.99)
 	mu.Lock()
-	window := last.Sub(first) + opt.Latency // the first message arrived a latency before it was processed
+	r.MessageRate = sent.rate(r.Messages, opt.Latency)
 	r.OrderInversions = inversions
 	mu.Unlock()
-	if window > 0 {
-		r.MessageRate = float64(r.Messages) / window.Seconds()
-	}
 	if opt.Latency > 0 {
 		r.IdealPercent = 100 * r.MessageRate / (float64(conc) / opt.Latency.Seconds())
 	}

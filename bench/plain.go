@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/izdrop/izdrop/outbound"
 	"github.com/izdrop/izdrop/sandbox"
@@ -27,19 +26,14 @@ const maxPlainRows = 100_000
 // the last, plus one latency.
 func plainRate(ctx context.Context, opt Options, msgs [][]byte, conc int) (float64, error) {
 	var mu sync.Mutex
-	var first, last time.Time
+	var sent span
 	var processed int64
-	sb, err := sandbox.Start(sandbox.Options{Password: password, Seed: opt.Seed,
-		Faults: sandbox.Faults{Latency: opt.Latency, Jitter: opt.Jitter, Rate503: opt.FaultRate, ConnectDelay: opt.ConnectDelay},
-		OnReceived: func(r sandbox.Received) {
-			mu.Lock()
-			defer mu.Unlock()
-			if first.IsZero() {
-				first = time.Now()
-			}
-			last = time.Now()
-			processed++
-		}})
+	sb, err := startSandbox(opt, func(sandbox.Received) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent.note()
+		processed++
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -78,11 +72,7 @@ func plainRate(ctx context.Context, opt Options, msgs [][]byte, conc int) (float
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	window := last.Sub(first) + opt.Latency
-	if window <= 0 {
-		return 0, nil
-	}
-	return float64(processed) / window.Seconds(), nil
+	return sent.rate(processed, opt.Latency), nil
 }
 
 // post posts one envelope, once more at once on a 503 (up to 20 times).
