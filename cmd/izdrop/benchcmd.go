@@ -34,6 +34,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	binary := fs.String("izdrop", "", "measure this izdrop binary's `run --once` (default: this one), to compare versions")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
 	profiles := fs.String("cpuprofile", "", "write each run's CPU profile (go tool pprof) to this folder, as run-CONCURRENCY.pprof")
+	traces := fs.String("trace", "", "write each run's execution trace (go tool trace) to this folder, as run-CONCURRENCY.trace")
 	fs.BoolVar(&o.Plain, "plain", true, "also run a plain keep-alive HTTP client on the same messages, per concurrency, and compare (exports of up to 100,000 rows)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: izdrop bench [flags]\n\nGenerates an export, starts the sandbox registry, runs `izdrop run --once` on it once per\nconcurrency and prints what it measured. Sends nothing anywhere else.")
@@ -56,21 +57,35 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, err)
 		}
 	}
-	o.Command = func(config string) *exec.Cmd { return exec.Command(self, "run", "--once", "-config", config) }
-	if *profiles != "" {
-		if err := os.MkdirAll(*profiles, 0o700); err != nil {
+	// Each run writes the profiles asked for into their folder, named for
+	// its concurrency (the run's folder is run-N); a profile asked of bench
+	// itself in the environment is not passed on to overwrite.
+	type perRun struct{ env, dir, ext string }
+	var want []perRun
+	for _, p := range []perRun{{"IZDROP_CPUPROFILE", *profiles, ".pprof"}, {"IZDROP_TRACE", *traces, ".trace"}} {
+		if p.dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(p.dir, 0o700); err != nil {
 			return fail(stderr, err)
 		}
-		dir, err := filepath.Abs(*profiles)
-		if err != nil {
+		var err error
+		if p.dir, err = filepath.Abs(p.dir); err != nil {
 			return fail(stderr, err)
 		}
-		o.Command = func(config string) *exec.Cmd {
-			cmd := exec.Command(self, "run", "--once", "-config", config)
-			// The run's folder is named for its concurrency: run-N.
-			cmd.Env = append(os.Environ(), "IZDROP_CPUPROFILE="+filepath.Join(dir, filepath.Base(filepath.Dir(config))+".pprof"))
-			return cmd
+		want = append(want, p)
+	}
+	o.Command = func(config string) *exec.Cmd {
+		cmd := exec.Command(self, "run", "--once", "-config", config)
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "IZDROP_CPUPROFILE=") && !strings.HasPrefix(kv, "IZDROP_TRACE=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
 		}
+		for _, p := range want {
+			cmd.Env = append(cmd.Env, p.env+"="+filepath.Join(p.dir, filepath.Base(filepath.Dir(config))+p.ext))
+		}
+		return cmd
 	}
 	o.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

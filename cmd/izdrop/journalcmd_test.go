@@ -9,7 +9,14 @@ import (
 	"github.com/izdrop/izdrop/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// TestMain makes the test binary izdrop itself when IZDROP_TEST_MAIN is
+// set (a test's izdrop bench starts it as the run it measures).
+func TestMain(m *testing.M) {
+	if os.Getenv("IZDROP_TEST_MAIN") != "" {
+		main()
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // One host's SQLite journal moves into PostgreSQL: journal migrate copies
 // it, and the commands read it there once [journal] url is set; a second

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 
@@ -52,18 +53,46 @@ type command struct {
 var commands = map[string]command{}
 
 func main() {
-	// A CPU profile of the whole run, for developers (izdrop bench
-	// -cpuprofile sets it for the runs it measures).
-	if path := os.Getenv("IZDROP_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			code := run(os.Args[1:], os.Stdout, os.Stderr)
-			pprof.StopCPUProfile()
-			f.Close()
-			os.Exit(code)
+	stop := startProfiles(os.Stderr)
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// startProfiles starts what developers ask for in the environment: a CPU
+// profile (IZDROP_CPUPROFILE=FILE, for go tool pprof; izdrop bench
+// -cpuprofile sets it for the runs it measures) and an execution trace
+// (IZDROP_TRACE=FILE, for go tool trace), both of the whole run. stop ends
+// them and writes the files.
+func startProfiles(stderr io.Writer) (stop func()) {
+	var stops []func()
+	start := func(env string, begin func(io.Writer) error, end func()) {
+		path := os.Getenv(env)
+		if path == "" {
+			return
 		}
-		fmt.Fprintf(os.Stderr, "izdrop: IZDROP_CPUPROFILE=%s: no profile can be written there\n", path)
+		f, err := os.Create(path)
+		if err == nil {
+			if err = begin(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "izdrop: %s=%s: %v\n", env, path, err)
+			return
+		}
+		stops = append(stops, func() {
+			end()
+			f.Close()
+		})
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	start("IZDROP_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	start("IZDROP_TRACE", trace.Start, trace.Stop)
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -189,3 +189,72 @@ func TestValidateOtherFormats(t *testing.T) {
 		t.Fatalf("without its partner: exit %d\n%s", code, out)
 	}
 }
+
+// The developers' hooks write a CPU profile and an execution trace of the
+// whole run; a path that cannot be written is said, and the run goes on.
+func TestProfilesFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	prof, tr := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "run.trace")
+	t.Setenv("IZDROP_CPUPROFILE", prof)
+	t.Setenv("IZDROP_TRACE", tr)
+	var stderr bytes.Buffer
+	stop := startProfiles(&stderr)
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, &stderr); code != exitOK {
+		t.Fatalf("version: exit %d", code)
+	}
+	stop()
+	if stderr.Len() != 0 {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("CPU profile: %v, not a gzipped profile (%d bytes)", err, len(b))
+	}
+	if b, err := os.ReadFile(tr); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:min(len(b), 16)], []byte(" trace")) {
+		t.Errorf("trace: %v, no trace header (%d bytes)", err, len(b))
+	}
+
+	t.Setenv("IZDROP_CPUPROFILE", "")
+	t.Setenv("IZDROP_TRACE", filepath.Join(dir, "missing", "run.trace"))
+	stderr.Reset()
+	startProfiles(&stderr)()
+	if !strings.Contains(stderr.String(), "IZDROP_TRACE="+filepath.Join(dir, "missing", "run.trace")) {
+		t.Errorf("an unwritable trace path is not said: %q", stderr.String())
+	}
+}
+
+// bench -cpuprofile and -trace give each run its own files; a profile
+// asked of bench itself is not passed on to the runs to overwrite.
+func TestBenchProfilesPerRun(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Setenv("IZDROP_TEST_MAIN", "1")
+	bench := func(flags ...string) {
+		t.Helper()
+		var out, stderr bytes.Buffer
+		args := append([]string{"bench", "-rows", "60", "-latency", "0", "-concurrency", "2", "-plain=false", "-izdrop", exe}, flags...)
+		if code := run(args, &out, &stderr); code != exitOK {
+			t.Fatalf("bench: exit %d\n%s", code, stderr.String())
+		}
+	}
+	bench("-cpuprofile", filepath.Join(dir, "prof"), "-trace", filepath.Join(dir, "trace"))
+	if b, err := os.ReadFile(filepath.Join(dir, "prof", "run-2.pprof")); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("run-2.pprof: %v, not a gzipped profile (%d bytes)", err, len(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "trace", "run-2.trace")); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Errorf("run-2.trace: %v, no trace header (%d bytes)", err, len(b))
+	}
+
+	own := filepath.Join(dir, "bench-own.trace")
+	t.Setenv("IZDROP_TRACE", own)
+	bench("-cpuprofile", filepath.Join(dir, "prof2"))
+	if _, err := os.Stat(filepath.Join(dir, "prof2", "run-2.pprof")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Errorf("the run wrote bench's own IZDROP_TRACE file (%v)", err)
+	}
+}
