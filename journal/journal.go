@@ -39,6 +39,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -445,6 +446,36 @@ func scanRecord(sc interface{ Scan(...any) error }) (Record, error) {
 // Records calls fn for each record of a file, in line order, streaming.
 func (j *Journal) Records(ctx context.Context, claim string, fn func(Record) error) error {
 	rows, err := j.query(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+` ORDER BY r.line`, claim)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// RecordsWithOutcome calls fn for each record of a file whose outcome is
+// one of outcomes, in line order, streaming. The others are skipped inside
+// SQLite, unread: rejects.csv wants the few refused records of a file that
+// may hold a million.
+func (j *Journal) RecordsWithOutcome(ctx context.Context, claim string, outcomes []string, fn func(Record) error) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	args := []any{claim}
+	for _, o := range outcomes {
+		args = append(args, o)
+	}
+	rows, err := j.query(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+
+		` AND r.outcome IN (?`+strings.Repeat(`, ?`, len(outcomes)-1)+`) ORDER BY r.line`, args...)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,18 @@ func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 	if fmt.Sprint(lines) != "[2 3]" {
 		t.Errorf("records %v", lines)
 	}
+	for _, c := range []struct {
+		outcomes []string
+		want     string
+	}{{[]string{"rejected", "invalid"}, "[3]"}, {[]string{"accepted"}, "[2]"}, {[]string{"invalid", "accepted"}, "[2 3]"}, {[]string{"rejected"}, "[]"}, {nil, "[]"}} {
+		lines = nil
+		if err := j.RecordsWithOutcome(ctx, "C1", c.outcomes, func(r Record) error { lines = append(lines, r.Line); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(lines) != c.want {
+			t.Errorf("records with outcome %v: %v, want %s", c.outcomes, lines, c.want)
+		}
+	}
 	var acks []string
 	j.ACKs(ctx, "C1", func(m, a string) error { acks = append(acks, m+"="+a); return nil })
 	if len(acks) != 1 || acks[0][:4] != "IZ1=" {

@@ -427,6 +427,30 @@ func (p *PG) Records(ctx context.Context, claim string, fn func(Record) error) e
 	return rows.Err()
 }
 
+// RecordsWithOutcome calls fn for each record of a file whose outcome is
+// one of outcomes, in line order, streaming.
+func (p *PG) RecordsWithOutcome(ctx context.Context, claim string, outcomes []string, fn func(Record) error) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	rows, err := p.pool.Query(ctx, `SELECT `+pgRecordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+pgFileID+
+		` AND r.outcome = ANY($2) ORDER BY r.line`, claim, outcomes)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := pgScanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // RecordsByVaccination returns every journalled record with a vaccination
 // id, newest claim first.
 func (p *PG) RecordsByVaccination(ctx context.Context, vaccinationID string) ([]Record, error) {

@@ -35,6 +35,7 @@ type Store interface {
 
 	// Records.
 	Records(ctx context.Context, claim string, fn func(Record) error) error
+	RecordsWithOutcome(ctx context.Context, claim string, outcomes []string, fn func(Record) error) error
 	RecordsByVaccination(ctx context.Context, vaccinationID string) ([]Record, error)
 	RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error)
 	Counts(ctx context.Context, claim string) (map[string]int, error)

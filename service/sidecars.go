@@ -90,10 +90,7 @@ func (in *inbox) writeSidecars(ctx context.Context, f journal.File, c watcher.Cl
 			errc := make(chan error, 1)
 			go func() {
 				defer close(rows)
-				errc <- j.Records(ctx, f.Claim, func(r journal.Record) error {
-					if r.Outcome != string(ack.Rejected) && r.Outcome != string(ack.Invalid) {
-						return nil
-					}
+				errc <- j.RecordsWithOutcome(ctx, f.Claim, []string{string(ack.Rejected), string(ack.Invalid)}, func(r journal.Record) error {
 					rows <- row{r.Start, r.End, rejectText(r)}
 					return nil
 				})
