@@ -445,21 +445,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (Record, error) {
 
 // Records calls fn for each record of a file, in line order, streaming.
 func (j *Journal) Records(ctx context.Context, claim string, fn func(Record) error) error {
-	rows, err := j.query(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+` ORDER BY r.line`, claim)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return j.eachRecord(ctx, fn, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+` ORDER BY r.line`, claim)
 }
 
 // RecordsWithOutcome calls fn for each record of a file whose outcome is
@@ -474,22 +460,8 @@ func (j *Journal) RecordsWithOutcome(ctx context.Context, claim string, outcomes
 	for _, o := range outcomes {
 		args = append(args, o)
 	}
-	rows, err := j.query(ctx, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+
+	return j.eachRecord(ctx, fn, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+
 		` AND r.outcome IN (?`+strings.Repeat(`, ?`, len(outcomes)-1)+`) ORDER BY r.line`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // RecordsByVaccination returns every journalled record with a vaccination
@@ -509,20 +481,28 @@ func (j *Journal) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, e
 }
 
 func (j *Journal) records(ctx context.Context, query string, args ...any) ([]Record, error) {
+	var out []Record
+	err := j.eachRecord(ctx, func(r Record) error { out = append(out, r); return nil }, query, args...)
+	return out, err
+}
+
+// eachRecord calls fn for each record query reads, streaming.
+func (j *Journal) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
 	rows, err := j.query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []Record
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // ACKs calls fn for each answered message of a file, in message order.

@@ -410,21 +410,7 @@ func pgScanRecord(sc pgx.Row) (Record, error) {
 
 // Records calls fn for each record of a file, in line order, streaming.
 func (p *PG) Records(ctx context.Context, claim string, fn func(Record) error) error {
-	rows, err := p.pool.Query(ctx, `SELECT `+pgRecordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+pgFileID+` ORDER BY r.line`, claim)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := pgScanRecord(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return p.eachRecord(ctx, fn, `SELECT `+pgRecordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+pgFileID+` ORDER BY r.line`, claim)
 }
 
 // RecordsWithOutcome calls fn for each record of a file whose outcome is
@@ -433,22 +419,8 @@ func (p *PG) RecordsWithOutcome(ctx context.Context, claim string, outcomes []st
 	if len(outcomes) == 0 {
 		return nil
 	}
-	rows, err := p.pool.Query(ctx, `SELECT `+pgRecordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+pgFileID+
+	return p.eachRecord(ctx, fn, `SELECT `+pgRecordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+pgFileID+
 		` AND r.outcome = ANY($2) ORDER BY r.line`, claim, outcomes)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := pgScanRecord(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // RecordsByVaccination returns every journalled record with a vaccination
@@ -468,20 +440,28 @@ func (p *PG) RecordsByMSH10(ctx context.Context, msh10 string) ([]Record, error)
 }
 
 func (p *PG) records(ctx context.Context, query string, args ...any) ([]Record, error) {
+	var out []Record
+	err := p.eachRecord(ctx, func(r Record) error { out = append(out, r); return nil }, query, args...)
+	return out, err
+}
+
+// eachRecord calls fn for each record query reads, streaming.
+func (p *PG) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
 	rows, err := p.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []Record
 	for rows.Next() {
 		r, err := pgScanRecord(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // ACKs calls fn for each answered message of a file, in message order.
