@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,8 +62,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	// its concurrency (the run's folder is run-N); a profile asked of bench
 	// itself in the environment is not passed on to overwrite.
 	type perRun struct{ env, dir, ext string }
+	all := []perRun{{envCPUProfile, *profiles, ".pprof"}, {envTrace, *traces, ".trace"}}
 	var want []perRun
-	for _, p := range []perRun{{"IZDROP_CPUPROFILE", *profiles, ".pprof"}, {"IZDROP_TRACE", *traces, ".trace"}} {
+	for _, p := range all {
 		if p.dir == "" {
 			continue
 		}
@@ -78,7 +80,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	o.Command = func(config string) *exec.Cmd {
 		cmd := exec.Command(self, "run", "--once", "-config", config)
 		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "IZDROP_CPUPROFILE=") && !strings.HasPrefix(kv, "IZDROP_TRACE=") {
+			if !slices.ContainsFunc(all, func(p perRun) bool { return strings.HasPrefix(kv, p.env+"=") }) {
 				cmd.Env = append(cmd.Env, kv)
 			}
 		}

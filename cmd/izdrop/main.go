@@ -59,6 +59,12 @@ func main() {
 	os.Exit(code)
 }
 
+// The environment variables that ask any command for a profile of its run.
+const (
+	envCPUProfile = "IZDROP_CPUPROFILE"
+	envTrace      = "IZDROP_TRACE"
+)
+
 // startProfiles starts what developers ask for in the environment: a CPU
 // profile (IZDROP_CPUPROFILE=FILE, for go tool pprof; izdrop bench
 // -cpuprofile sets it for the runs it measures) and an execution trace
@@ -86,8 +92,8 @@ func startProfiles(stderr io.Writer) (stop func()) {
 			f.Close()
 		})
 	}
-	start("IZDROP_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
-	start("IZDROP_TRACE", trace.Start, trace.Stop)
+	start(envCPUProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	start(envTrace, trace.Start, trace.Stop)
 	return func() {
 		for _, s := range stops {
 			s()
