@@ -114,7 +114,7 @@ type Run struct {
 	P99 time.Duration `json:"p99_ns"`
 	// PeakRSS (bytes; 0 where the system does not say) and CPU are the
 	// pipeline process's own. PeakRSS counts the executable's pages mapped
-	// from its file (shared, and dropped under memory pressure: 15-20 MiB
+	// from its file (shared, and dropped under memory pressure: about 20 MiB
 	// of izdrop's); PeakAnon, sampled on Linux only, is the process's own
 	// memory without them.
 	PeakRSS         int64          `json:"peak_rss_bytes"`
@@ -488,6 +488,14 @@ func tail(path string) string {
 }
 
 // WriteTable writes the report as a table, one row per concurrency.
+// mib writes a size in bytes for the table: "-" when not known.
+func mib(n int64) string {
+	if n <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "izdrop bench: %d records (%d administered, %d historical, %d refusals, %d invalid) of %d patients\n",
 		r.Export.Records, r.Export.Administered, r.Export.Historical, r.Export.Refusals, r.Export.Invalid, r.Export.Patients)
@@ -508,13 +516,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if run.VsPlain > 0 {
 			vs = fmt.Sprintf("%.3fx", run.VsPlain)
 		}
-		rss, anon := "-", "-"
-		if run.PeakRSS > 0 {
-			rss = fmt.Sprintf("%.1f MiB", float64(run.PeakRSS)/(1<<20))
-		}
-		if run.PeakAnon > 0 {
-			anon = fmt.Sprintf("%.1f MiB", float64(run.PeakAnon)/(1<<20))
-		}
+		rss, anon := mib(run.PeakRSS), mib(run.PeakAnon)
 		fmt.Fprintf(w, "%11d %11.0f %10.0f %8s %9s %9d %10s %10s %9s %10s %7.2f %11.0f %10d\n",
 			run.Concurrency, run.Rate, run.MessageRate, ideal, vs, run.Connections, round(run.P50), round(run.P99), rss, anon,
 			run.CPU.Seconds(), run.JournalPerRec, run.OrderInversions)
