@@ -39,6 +39,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -420,14 +421,54 @@ func (j *Journal) MessageSpan(ctx context.Context, claim string, seq int) (first
 // What another registry holds - the sandbox, a staging endpoint - and
 // acceptances journalled before registries were named, never count.
 func (j *Journal) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	var h any
-	err = j.queryRow(ctx, `SELECT content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = ?)
-		AND site = ? AND vaccination_id = ?`, []any{registry, site, vaccinationID}, &h, &msh10)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", false, nil
-	}
-	return unpackHash(h), msh10, err == nil, err
+	held, err := j.AcceptedAll(ctx, registry, site, []string{vaccinationID})
+	a, ok := held[vaccinationID]
+	return a.Hash, a.MSH10, ok, err
 }
+
+// AcceptedAll is Accepted for the vaccination ids of a message, in one
+// query for up to acceptedIDs of them: a message's records are checked
+// together before it is sent, and a lookup's cost is mostly the statement,
+// not the row. The ids the registry holds nothing for are not in held.
+func (j *Journal) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (held map[string]Acceptance, err error) {
+	held = make(map[string]Acceptance, len(vaccinationIDs))
+	for ids := range slices.Chunk(vaccinationIDs, acceptedIDs) {
+		args := make([]any, 0, 2+len(ids))
+		args = append(args, registry, site)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := j.query(context.WithoutCancel(ctx), acceptedQuery[len(ids)], args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, msh10 string
+			var h any
+			if err := rows.Scan(&id, &h, &msh10); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			held[id] = Acceptance{Hash: unpackHash(h), MSH10: msh10}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return held, nil
+}
+
+// acceptedQuery[n] looks up n vaccination ids of a site.
+var acceptedQuery = func() []string {
+	out := make([]string, acceptedIDs+1)
+	for n := 1; n <= acceptedIDs; n++ {
+		out[n] = `SELECT vaccination_id, content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = ?)
+			AND site = ? AND vaccination_id IN (?` + strings.Repeat(",?", n-1) + `)`
+	}
+	return out
+}()
+
+const acceptedIDs = 8
 
 // recordCols reads a record; a record sent in its message has the
 // message's MSH-10 unless it names another.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,78 @@ func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 }
 
 // Two handles on one file stand for two izdrop processes sharing a journal.
+// AcceptedAll answers for the ids a registry holds for the site, in
+// queries of up to acceptedIDs ids, and for nothing else: not another
+// site's, not another registry's, not an id never sent.
+func TestAcceptedAll(t *testing.T) { eachBackend(t, testAcceptedAll) }
+
+func testAcceptedAll(t *testing.T, b backend) {
+	ctx := context.Background()
+	j := b.open(t)
+	const n = 2*acceptedIDs + 3 // three queries on SQLite, the last one short
+	var recs []Record
+	var lines []int
+	var outs []Outcome
+	var ids []string
+	for i := range n {
+		site := "S1"
+		if i == 5 {
+			site = "S2" // same id space, another site
+		}
+		id := fmt.Sprintf("V%02d", i)
+		ids = append(ids, id)
+		recs = append(recs, Record{Line: i + 2, Site: site, PatientID: "P", VaccinationID: id, Action: "A", ContentHash: "h" + id})
+		lines = append(lines, i+2)
+		// Every third record is rejected: the registry holds nothing for it.
+		outs = append(outs, Outcome{Line: i + 2, Outcome: map[bool]string{true: "rejected", false: "accepted"}[i%3 == 0], Stored: i%3 != 0})
+	}
+	if err := j.StartMessage(ctx, Message{Claim: "C", Seq: 1, MSH10: "IZ1", Lines: lines, State: Sending}, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.FinishMessage(ctx, "R1", "C", 1, "partial", "MSA|AE|IZ1", 1, outs); err != nil {
+		t.Fatal(err)
+	}
+	// Another registry holds one of them, from another message.
+	if err := j.StartMessage(ctx, Message{Claim: "C", Seq: 2, MSH10: "IZ2", Lines: []int{100}, State: Sending},
+		[]Record{{Line: 100, Site: "S1", PatientID: "P", VaccinationID: "V00", Action: "A", ContentHash: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.FinishMessage(ctx, "R2", "C", 2, "accepted", "MSA|AA|IZ2", 1, []Outcome{{Line: 100, Outcome: "accepted", Stored: true}}); err != nil {
+		t.Fatal(err)
+	}
+
+	held, err := j.AcceptedAll(ctx, "R1", "S1", append(ids, "NEVER"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, id := range ids {
+		if i%3 != 0 && i != 5 {
+			want = append(want, id)
+		}
+	}
+	var got []string
+	for id, a := range held {
+		got = append(got, id)
+		if a.Hash != "h"+id || a.MSH10 != "IZ1" {
+			t.Errorf("%s: %+v, want hash h%s from IZ1", id, a, id)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("R1 holds %v for S1, want %v", got, want)
+	}
+	if held, err := j.AcceptedAll(ctx, "R2", "S1", ids); err != nil || len(held) != 1 || held["V00"] != (Acceptance{"other", "IZ2"}) {
+		t.Errorf("R2 holds %+v, %v; want V00 only", held, err)
+	}
+	if held, err := j.AcceptedAll(ctx, "R1", "S2", []string{"V05", "V04"}); err != nil || len(held) != 1 || held["V05"].MSH10 != "IZ1" {
+		t.Errorf("R1 holds %+v for S2, %v; want V05 only", held, err)
+	}
+	if held, err := j.AcceptedAll(ctx, "R3", "S1", ids); err != nil || len(held) != 0 {
+		t.Errorf("a registry never sent to holds %+v, %v", held, err)
+	}
+}
+
 func TestTwoWritersShareOneJournal(t *testing.T) { eachBackend(t, testTwoWritersShareOneJournal) }
 
 func testTwoWritersShareOneJournal(t *testing.T, be backend) {
@@ -298,7 +371,8 @@ func TestMessageLookupsUseIndexes(t *testing.T) {
 		{`SELECT ` + recordCols + ` FROM records r JOIN files f ON f.id = r.file WHERE r.vaccination_id = 'v' ORDER BY f.claim DESC, r.line`, "records_vid"},
 		{`SELECT ` + recordCols + ` FROM messages m0 JOIN records r ON r.file = m0.file AND r.seq = m0.seq AND r.sent AND r.msh10 = ''
 			JOIN files f ON f.id = r.file WHERE m0.msh10 = 'x'`, "msh10"},
-		{`SELECT content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = 'r') AND site = 's' AND vaccination_id = 'v'`, "PRIMARY KEY"},
+		{strings.ReplaceAll(acceptedQuery[1], "?", "'v'"), "PRIMARY KEY"},
+		{strings.ReplaceAll(acceptedQuery[acceptedIDs], "?", "'v'"), "PRIMARY KEY"},
 		{`UPDATE records INDEXED BY records_seq SET outcome = 'a', content_hash = '' WHERE file = 1 AND seq = 2 AND sent`, "records_seq"},
 		{`INSERT INTO accepted(registry, site, vaccination_id, content_hash, msh10, file, at)
 			SELECT 1, site, vaccination_id, content_hash, msh10, file, 1 FROM records INDEXED BY records_seq

@@ -390,12 +390,30 @@ func (p *PG) MessageSpan(ctx context.Context, claim string, seq int) (first, las
 // Accepted returns the content hash and MSH-10 of the last content a
 // registry stored for a site's vaccination id (see Journal.Accepted).
 func (p *PG) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	err = p.pool.QueryRow(ctx, `SELECT content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = $1)
-		AND site = $2 AND vaccination_id = $3`, registry, site, vaccinationID).Scan(&hash, &msh10)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", false, nil
+	held, err := p.AcceptedAll(ctx, registry, site, []string{vaccinationID})
+	a, ok := held[vaccinationID]
+	return a.Hash, a.MSH10, ok, err
+}
+
+// AcceptedAll is Accepted for the vaccination ids of a message, in one
+// query (see Journal.AcceptedAll).
+func (p *PG) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error) {
+	rows, err := p.pool.Query(ctx, `SELECT vaccination_id, content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = $1)
+		AND site = $2 AND vaccination_id = ANY($3)`, registry, site, vaccinationIDs)
+	if err != nil {
+		return nil, err
 	}
-	return hash, msh10, err == nil, err
+	defer rows.Close()
+	held := make(map[string]Acceptance, len(vaccinationIDs))
+	for rows.Next() {
+		var id string
+		var a Acceptance
+		if err := rows.Scan(&id, &a.Hash, &a.MSH10); err != nil {
+			return nil, err
+		}
+		held[id] = a
+	}
+	return held, rows.Err()
 }
 
 const pgRecordCols = `f.claim, r.line, r.seq, r.site, r.patient_id, r.vaccination_id, r.action, r.content_hash, r.outcome,

@@ -42,6 +42,7 @@ type Store interface {
 
 	// What each registry holds, refuses, and was tested with.
 	Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error)
+	AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error)
 	LegacyAccepted(ctx context.Context) (int, error)
 	SetRefused(ctx context.Context, r Refusal) error
 	Refused(ctx context.Context, registry string) (Refusal, bool, error)
@@ -109,3 +110,7 @@ type Lock interface {
 	Lost() <-chan struct{}
 	Unlock()
 }
+
+// Acceptance is the last content a registry stored for a vaccination id:
+// its content hash, and the MSH-10 of the message that carried it.
+type Acceptance struct{ Hash, MSH10 string }

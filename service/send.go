@@ -228,8 +228,12 @@ type started struct {
 // under a new MSH-10 (an HL7 input's own, if it has one). Nothing is
 // journalled yet.
 func (in *inbox) prepare(ctx context.Context, f journal.File, m *transform.Message) (*started, bool) {
-	j := in.s.journal
 	p := &started{file: f.Name, m: m, recs: make([]journal.Record, 0, len(m.Records))}
+	held, err := in.accepted(ctx, m)
+	if err != nil {
+		in.log.Error().Err(err).Msg("journal")
+		return nil, false
+	}
 	for _, rec := range m.Records {
 		jr := journal.Record{Line: rec.Line, Site: m.SiteID, PatientID: m.PatientID, VaccinationID: rec.VaccinationID,
 			Action: rec.Action, Start: rec.Start, End: rec.End}
@@ -241,15 +245,10 @@ func (in *inbox) prepare(ctx context.Context, f journal.File, m *transform.Messa
 		} else {
 			jr.ContentHash = rec.ContentHash()
 			jr.Problems = encodeIssues(validationIssues(rec, false))
-			h, msh10, ok, err := j.Accepted(ctx, in.ep.registry, m.SiteID, rec.VaccinationID)
-			if err != nil {
-				in.log.Error().Err(err).Msg("journal")
-				return nil, false
-			}
-			if ok && h == jr.ContentHash && rec.VaccinationID != "" {
-				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), msh10
+			if a, ok := held[rec.VaccinationID]; ok && a.Hash == jr.ContentHash && rec.VaccinationID != "" {
+				jr.Outcome, jr.MSH10 = string(ack.AlreadyAccepted), a.MSH10
 				in.log.Info().Str("file", f.Name).Int("line", rec.Line).Str("vaccination_id", rec.VaccinationID).
-					Str("outcome", "already_accepted").Str("msh10", msh10).Str("endpoint", in.ep.name).Msg("record already in this registry: not sent again")
+					Str("outcome", "already_accepted").Str("msh10", a.MSH10).Str("endpoint", in.ep.name).Msg("record already in this registry: not sent again")
 			} else {
 				p.send = append(p.send, rec)
 			}
@@ -264,6 +263,21 @@ func (in *inbox) prepare(ctx context.Context, f journal.File, m *transform.Messa
 		p.newControlID(in, true)
 	}
 	return p, true
+}
+
+// accepted looks up, in one query, what the endpoint's registry holds for
+// the vaccination ids of a message's valid records.
+func (in *inbox) accepted(ctx context.Context, m *transform.Message) (map[string]journal.Acceptance, error) {
+	ids := make([]string, 0, len(m.Records))
+	for _, rec := range m.Records {
+		if rec.Valid() && rec.VaccinationID != "" {
+			ids = append(ids, rec.VaccinationID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return in.s.journal.AcceptedAll(ctx, in.ep.registry, m.SiteID, ids)
 }
 
 // newControlID gives the message a new MSH-10 (first, an HL7 input's own,
