@@ -429,9 +429,9 @@ func (j *Journal) Accepted(ctx context.Context, registry, site, vaccinationID st
 // AcceptedAll is Accepted for the vaccination ids of a message, in one
 // query for up to acceptedIDs of them: a message's records are checked
 // together before it is sent, and a lookup's cost is mostly the statement,
-// not the row. The ids the registry holds nothing for are not in held.
-func (j *Journal) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (held map[string]Acceptance, err error) {
-	held = make(map[string]Acceptance, len(vaccinationIDs))
+// not the row. The ids the registry holds nothing for are not in the map.
+func (j *Journal) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error) {
+	held := make(map[string]Acceptance, len(vaccinationIDs))
 	for ids := range slices.Chunk(vaccinationIDs, acceptedIDs) {
 		args := make([]any, 0, 2+len(ids))
 		args = append(args, registry, site)
