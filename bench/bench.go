@@ -487,7 +487,6 @@ func tail(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// WriteTable writes the report as a table, one row per concurrency.
 // mib writes a size in bytes for the table: "-" when not known.
 func mib(n int64) string {
 	if n <= 0 {
@@ -496,6 +495,7 @@ func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
+// WriteTable writes the report as a table, one row per concurrency.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "izdrop bench: %d records (%d administered, %d historical, %d refusals, %d invalid) of %d patients\n",
 		r.Export.Records, r.Export.Administered, r.Export.Historical, r.Export.Refusals, r.Export.Invalid, r.Export.Patients)
