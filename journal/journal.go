@@ -463,12 +463,15 @@ var acceptedQuery = func() []string {
 	out := make([]string, acceptedIDs+1)
 	for n := 1; n <= acceptedIDs; n++ {
 		out[n] = `SELECT vaccination_id, content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = ?)
-			AND site = ? AND vaccination_id IN (?` + strings.Repeat(",?", n-1) + `)`
+			AND site = ? AND vaccination_id IN ` + inList(n)
 	}
 	return out
 }()
 
 const acceptedIDs = 8
+
+// inList is the list of n placeholders an IN takes: (?,?,?).
+func inList(n int) string { return "(?" + strings.Repeat(",?", n-1) + ")" }
 
 // recordCols reads a record; a record sent in its message has the
 // message's MSH-10 unless it names another.
@@ -502,7 +505,7 @@ func (j *Journal) RecordsWithOutcome(ctx context.Context, claim string, outcomes
 		args = append(args, o)
 	}
 	return j.eachRecord(ctx, fn, `SELECT `+recordCols+` FROM records r JOIN files f ON f.id = r.file WHERE r.file = `+fileID+
-		` AND r.outcome IN (?`+strings.Repeat(`, ?`, len(outcomes)-1)+`) ORDER BY r.line`, args...)
+		` AND r.outcome IN `+inList(len(outcomes))+` ORDER BY r.line`, args...)
 }
 
 // RecordsByVaccination returns every journalled record with a vaccination
