@@ -110,7 +110,6 @@ func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 	}
 }
 
-// Two handles on one file stand for two izdrop processes sharing a journal.
 // AcceptedAll answers for the ids a registry holds for the site, in
 // queries of up to acceptedIDs ids, and for nothing else: not another
 // site's, not another registry's, not an id never sent.
@@ -183,6 +182,7 @@ func testAcceptedAll(t *testing.T, b backend) {
 	}
 }
 
+// Two handles on one file stand for two izdrop processes sharing a journal.
 func TestTwoWritersShareOneJournal(t *testing.T) { eachBackend(t, testTwoWritersShareOneJournal) }
 
 func testTwoWritersShareOneJournal(t *testing.T, be backend) {
