@@ -416,18 +416,11 @@ func (j *Journal) MessageSpan(ctx context.Context, claim string, seq int) (first
 	return first, last, n, err
 }
 
-// Accepted returns the content hash and MSH-10 of the last content a
-// registry (an endpoint's identity) stored for a site's vaccination id.
-// What another registry holds - the sandbox, a staging endpoint - and
-// acceptances journalled before registries were named, never count.
-func (j *Journal) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	held, err := j.AcceptedAll(ctx, registry, site, []string{vaccinationID})
-	a, ok := held[vaccinationID]
-	return a.Hash, a.MSH10, ok, err
-}
-
-// AcceptedAll is Accepted for the vaccination ids of a message, in one
-// query for up to acceptedIDs of them: a message's records are checked
+// AcceptedAll returns the content hash and MSH-10 of the last content a
+// registry (an endpoint's identity) stored for each of a site's vaccination
+// ids. What another registry holds - the sandbox, a staging endpoint - and
+// acceptances journalled before registries were named, never count. It
+// takes up to acceptedIDs ids a query: a message's records are checked
 // together before it is sent, and a lookup's cost is mostly the statement,
 // not the row. The ids the registry holds nothing for are not in the map.
 func (j *Journal) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error) {

@@ -48,7 +48,7 @@ func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 	if err := j.StartMessage(ctx, Message{Claim: "C2", Seq: 1, MSH10: "IZ1", State: Sending}, nil); !errors.Is(err, ErrDuplicateControlID) {
 		t.Fatalf("reused MSH-10: %v", err)
 	}
-	if _, _, ok, _ := j.Accepted(ctx, "R1", "S1", "V1"); ok {
+	if _, _, ok, _ := Accepted(ctx, j, "R1", "S1", "V1"); ok {
 		t.Fatal("accepted before the answer")
 	}
 	if n, _ := j.OpenMessages(ctx, "C1"); n != 1 {
@@ -57,7 +57,7 @@ func testFileMessageRecordLifeCycle(t *testing.T, b backend) {
 	if err := j.FinishMessage(ctx, "R1", "C1", 1, "accepted", "MSH|...\rMSA|AA|IZ1\r", 2, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if h, msh10, ok, err := j.Accepted(ctx, "R1", "S1", "V1"); !ok || h != "h1" || msh10 != "IZ1" || err != nil {
+	if h, msh10, ok, err := Accepted(ctx, j, "R1", "S1", "V1"); !ok || h != "h1" || msh10 != "IZ1" || err != nil {
 		t.Errorf("accepted = %s %s %v %v", h, msh10, ok, err)
 	}
 	if n, _ := j.OpenMessages(ctx, "C1"); n != 0 {

@@ -387,16 +387,8 @@ func (p *PG) MessageSpan(ctx context.Context, claim string, seq int) (first, las
 	return first, last, n, err
 }
 
-// Accepted returns the content hash and MSH-10 of the last content a
-// registry stored for a site's vaccination id (see Journal.Accepted).
-func (p *PG) Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
-	held, err := p.AcceptedAll(ctx, registry, site, []string{vaccinationID})
-	a, ok := held[vaccinationID]
-	return a.Hash, a.MSH10, ok, err
-}
-
-// AcceptedAll is Accepted for the vaccination ids of a message, in one
-// query (see Journal.AcceptedAll).
+// AcceptedAll returns what a registry stored for each of a site's
+// vaccination ids, in one query (see Journal.AcceptedAll).
 func (p *PG) AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error) {
 	rows, err := p.pool.Query(ctx, `SELECT vaccination_id, content_hash, msh10 FROM accepted WHERE registry = (SELECT id FROM registries WHERE name = $1)
 		AND site = $2 AND vaccination_id = ANY($3)`, registry, site, vaccinationIDs)

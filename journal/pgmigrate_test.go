@@ -72,7 +72,7 @@ func TestCopyToPostgres(t *testing.T) {
 			t.Errorf("records of %s:\n sqlite   %+v\n postgres %+v", c, rs, rd)
 		}
 	}
-	if h, msh10, ok, _ := dst.Accepted(ctx, "R1", "S", "VC1"); !ok || h != hash || msh10 != "IZ0" {
+	if h, msh10, ok, _ := Accepted(ctx, dst, "R1", "S", "VC1"); !ok || h != hash || msh10 != "IZ0" {
 		t.Errorf("accepted %q %q %v", h, msh10, ok)
 	}
 	if rs, _ := dst.RecordsByMSH10(ctx, "IZ0"); len(rs) != 1 || rs[0].VaccinationID != "VC1" {
@@ -91,7 +91,7 @@ func TestCopyToPostgres(t *testing.T) {
 	if err := dst.FinishMessage(ctx, "R1", "C2", 1, "accepted", "MSA|AA|IZ1", 1, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := dst.Accepted(ctx, "R1", "S", "VC2"); !ok {
+	if _, _, ok, _ := Accepted(ctx, dst, "R1", "S", "VC2"); !ok {
 		t.Error("the waiting message's answer was not kept")
 	}
 	dst.AddFile(ctx, File{Claim: "C3", Inbox: "clinic", Name: "C3.csv", WorkPath: "/w/C3", ClaimedAt: at})

@@ -20,10 +20,10 @@ func testAcceptedIsPerRegistry(t *testing.T, b backend) {
 	if err := j.FinishMessage(ctx, "staging#ORG", "C1", 1, "accepted", "MSA|AA|IZ1", 1, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := j.Accepted(ctx, "staging#ORG", "S1", "V1"); !ok {
+	if _, _, ok, _ := Accepted(ctx, j, "staging#ORG", "S1", "V1"); !ok {
 		t.Error("the registry that accepted the record does not hold it")
 	}
-	if _, _, ok, _ := j.Accepted(ctx, "production#ORG", "S1", "V1"); ok {
+	if _, _, ok, _ := Accepted(ctx, j, "production#ORG", "S1", "V1"); ok {
 		t.Error("another registry is said to hold a record only staging accepted")
 	}
 	m, err := j.GetMessage(ctx, "C1", 1)
@@ -64,7 +64,7 @@ func TestOldJournalMigratesAcceptedWithoutRegistry(t *testing.T) {
 		t.Errorf("legacy acceptances = %d, %v", n, err)
 	}
 	for _, reg := range []string{"embedded-sandbox", "https://cair.example/CAPRD-WS/IISService#ORG"} {
-		if _, _, ok, _ := j.Accepted(ctx, reg, "S1", "V1"); ok {
+		if _, _, ok, _ := Accepted(ctx, j, reg, "S1", "V1"); ok {
 			t.Errorf("an acceptance of unknown origin stops a send to %s", reg)
 		}
 	}

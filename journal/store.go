@@ -41,7 +41,6 @@ type Store interface {
 	Counts(ctx context.Context, claim string) (map[string]int, error)
 
 	// What each registry holds, refuses, and was tested with.
-	Accepted(ctx context.Context, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error)
 	AcceptedAll(ctx context.Context, registry, site string, vaccinationIDs []string) (map[string]Acceptance, error)
 	LegacyAccepted(ctx context.Context) (int, error)
 	SetRefused(ctx context.Context, r Refusal) error
@@ -114,3 +113,11 @@ type Lock interface {
 // Acceptance is the last content a registry stored for a vaccination id:
 // its content hash, and the MSH-10 of the message that carried it.
 type Acceptance struct{ Hash, MSH10 string }
+
+// Accepted is AcceptedAll for one vaccination id: the content hash and
+// MSH-10 of the last content registry stored for it at site, if any.
+func Accepted(ctx context.Context, s Store, registry, site, vaccinationID string) (hash, msh10 string, ok bool, err error) {
+	held, err := s.AcceptedAll(ctx, registry, site, []string{vaccinationID})
+	a, ok := held[vaccinationID]
+	return a.Hash, a.MSH10, ok, err
+}

@@ -93,10 +93,10 @@ func testConcurrentWritesAreGroupCommitted(t *testing.T, b backend) {
 	if counts["accepted"] != 320 {
 		t.Errorf("counts %v", counts)
 	}
-	if h, msh10, ok, _ := j.Accepted(ctx, "R", "S", "IZ1520"); ok {
+	if h, msh10, ok, _ := Accepted(ctx, j, "R", "S", "IZ1520"); ok {
 		t.Errorf("accepted an id never sent: %s %s", h, msh10)
 	}
-	if h, msh10, ok, _ := j.Accepted(ctx, "R", "S", "IZ1519"); !ok || h != strings.Repeat("ab", 32) || msh10 != "IZ1519" {
+	if h, msh10, ok, _ := Accepted(ctx, j, "R", "S", "IZ1519"); !ok || h != strings.Repeat("ab", 32) || msh10 != "IZ1519" {
 		t.Errorf("accepted = %q %q %v", h, msh10, ok)
 	}
 	if n := commits(j) - before; n >= 640 {
@@ -241,7 +241,7 @@ func TestOpenMigratesAVersion1Journal(t *testing.T) {
 	if rs, _ := j.RecordsByMSH10(ctx, "IZA"); len(rs) != 3 {
 		t.Errorf("records by MSH-10 IZA: %+v", rs)
 	}
-	if h, msh10, ok, _ := j.Accepted(ctx, "R1", "S1", "V1"); !ok || h != hash || msh10 != "IZA" {
+	if h, msh10, ok, _ := Accepted(ctx, j, "R1", "S1", "V1"); !ok || h != hash || msh10 != "IZA" {
 		t.Errorf("accepted %q %q %v", h, msh10, ok)
 	}
 	if n, _ := j.LegacyAccepted(ctx); n != 1 {
@@ -254,7 +254,7 @@ func TestOpenMigratesAVersion1Journal(t *testing.T) {
 	if err := j.FinishMessage(ctx, "R1", "C2", 1, "accepted", "MSA|AA|IZB", 1, []Outcome{{Line: 2, Outcome: "accepted", Stored: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, msh10, ok, _ := j.Accepted(ctx, "R1", "S1", "V9"); !ok || msh10 != "IZB" {
+	if _, msh10, ok, _ := Accepted(ctx, j, "R1", "S1", "V9"); !ok || msh10 != "IZB" {
 		t.Errorf("accepted after migration: %q %v", msh10, ok)
 	}
 }
@@ -302,7 +302,7 @@ func testForgetRemovesAnArchivedFileButNotWhatTheRegistryHolds(t *testing.T, b b
 	if rs, _ := j.RecordsByVaccination(ctx, "OLD-7"); len(rs) != 0 {
 		t.Errorf("records kept: %+v", rs)
 	}
-	if _, _, ok, _ := j.Accepted(ctx, "R", "S", "OLD-7"); !ok {
+	if _, _, ok, _ := Accepted(ctx, j, "R", "S", "OLD-7"); !ok {
 		t.Error("what the registry holds was forgotten too")
 	}
 	if c, _ := j.Counts(ctx, "NEW"); c["accepted"] != 2*forgetChunk+10 {
